@@ -1,0 +1,136 @@
+/* The state's digest is defined on its canonical JSON text, so that anyone
+ * holding the state as JSON can check it. Building that text with jansson
+ * costs more than the rest of a commit together once there are a million
+ * backends, so it is written here directly from the model, byte for byte
+ * what json_dumps(JSON_SORT_KEYS | JSON_COMPACT) writes, and streamed
+ * through SHA-256 without ever being held whole. No string needs escaping:
+ * names are letters, digits, '-', '_' and '.', and the rest are addresses
+ * and fixed words. */
+#include "model.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+struct sink {
+	EVP_MD_CTX *md;
+	size_t n;
+	bool ok;
+	char buf[1 << 16];
+};
+
+static void flush(struct sink *k)
+{
+	if (k->n && EVP_DigestUpdate(k->md, k->buf, k->n) != 1)
+		k->ok = false;
+	k->n = 0;
+}
+
+static void put(struct sink *k, const char *s, size_t len)
+{
+	if (k->n + len > sizeof(k->buf))
+		flush(k);
+	memcpy(k->buf + k->n, s, len);
+	k->n += len;
+}
+
+#define PUT(k, lit) put((k), (lit), sizeof(lit) - 1)
+
+static void put_str(struct sink *k, const char *s)
+{
+	put(k, s, strlen(s));
+}
+
+static void put_uint(struct sink *k, uint32_t v)
+{
+	char digits[10];
+	int i = sizeof(digits);
+
+	do {
+		digits[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	put(k, digits + i, sizeof(digits) - (size_t)i);
+}
+
+static void put_addr(struct sink *k, const union ip_addr *a, uint8_t family)
+{
+	char text[INET6_ADDRSTRLEN];
+
+	put_str(k, ip_addr_str(a, family, text, sizeof(text)));
+}
+
+/* Keys in strcmp order, as JSON_SORT_KEYS has them. */
+static void put_service(struct sink *k, const struct service *s)
+{
+	PUT(k, "{\"backends\":[");
+	for (uint32_t i = 0; i < s->n_backends; i++) {
+		const struct backend *b = &s->backends[i];
+
+		if (i)
+			PUT(k, ",");
+		PUT(k, "{\"addr\":\"");
+		put_addr(k, &b->addr, s->family);
+		PUT(k, "\",\"state\":\"");
+		put_str(k, backend_state_name(b->state));
+		PUT(k, "\",\"weight\":");
+		put_uint(k, b->weight);
+		PUT(k, "}");
+	}
+	PUT(k, "],\"gue_port\":");
+	put_uint(k, s->gue_port);
+	PUT(k, ",\"mode\":\"");
+	put_str(k, service_mode_name(s->mode));
+	PUT(k, "\",\"name\":\"");
+	put_str(k, s->name);
+	PUT(k, "\",\"port\":");
+	put_uint(k, s->port);
+	PUT(k, ",\"proto\":\"");
+	put_str(k, s->proto == IPPROTO_TCP ? "tcp" : "udp");
+	PUT(k, "\",\"table_size\":");
+	put_uint(k, s->table_size);
+	PUT(k, ",\"vip\":\"");
+	put_addr(k, &s->vip, s->family);
+	PUT(k, "\"}");
+}
+
+int model_digest(const struct model *m, char out[65])
+{
+	const struct service **sorted = model_sorted(m);
+	struct sink *k = malloc(sizeof(*k));
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int md_len = 0;
+	int rc = -1;
+
+	if (!sorted || !k)
+		goto out;
+	k->md = EVP_MD_CTX_new();
+	k->n = 0;
+	k->ok = k->md && EVP_DigestInit_ex(k->md, EVP_sha256(), NULL) == 1;
+	if (!k->ok)
+		goto out_md;
+	PUT(k, "{\"services\":[");
+	for (size_t i = 0; i < m->by_name.n; i++) {
+		if (i)
+			PUT(k, ",");
+		put_service(k, sorted[i]);
+	}
+	PUT(k, "]}");
+	flush(k);
+	if (k->ok && EVP_DigestFinal_ex(k->md, md, &md_len) == 1 &&
+	    md_len == 32) {
+		for (unsigned int i = 0; i < md_len; i++)
+			sprintf(out + 2 * i, "%02x", md[i]);
+		rc = 0;
+	}
+out_md:
+	EVP_MD_CTX_free(k->md);
+out:
+	free(k);
+	free(sorted);
+	return rc;
+}

@@ -1,0 +1,180 @@
+#include "jsonline.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <limits.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+void jsonline_make_parent(const char *path)
+{
+	char dir[PATH_MAX];
+	size_t len = strnlen(path, sizeof(dir) - 1);
+	char *slash;
+
+	memcpy(dir, path, len);
+	dir[len] = '\0';
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		mkdir(dir, 0750);
+	}
+}
+
+int jsonline_listen(const char *path, gid_t gid, char *err, size_t err_len)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(addr.sun_path)) {
+		snprintf(err, err_len, "socket path %s is too long", path);
+		return -1;
+	}
+	strcpy(addr.sun_path, path);
+	jsonline_make_parent(path);
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+	    chmod(path, 0660) < 0 ||
+	    (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0) ||
+	    listen(fd, 16) < 0) {
+		snprintf(err, err_len, "socket %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int jsonline_connect(const char *path)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(addr.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(addr.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static int send_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int jsonline_send(int fd, const json_t *req)
+{
+	char *text = json_dumps(req, JSON_COMPACT);
+	int rc = text && send_all(fd, text, strlen(text)) == 0 &&
+		 send_all(fd, "\n", 1) == 0 ? 0 : -1;
+
+	free(text);
+	return rc;
+}
+
+json_t *jsonline_recv(int fd, size_t max, char *err, size_t err_len)
+{
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap), *nl = NULL;
+	json_error_t je;
+	json_t *j = NULL;
+
+	while (buf && !(nl = memchr(buf, '\n', len))) {
+		ssize_t n;
+
+		/* checked on what has come, not on the buffer's size, which
+		 * starts above small limits and grows past others */
+		if (len > max)
+			break;
+		if (len == cap) {
+			/* one byte past max is enough to tell */
+			size_t next = cap * 2 > max + 1 ? max + 1 : cap * 2;
+			char *more = realloc(buf, next);
+
+			if (!more) {
+				snprintf(err, err_len, "out of memory");
+				goto out;
+			}
+			buf = more;
+			cap = next;
+		}
+		n = recv(fd, buf + len, cap - len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(err, err_len, "cannot read: %s", strerror(errno));
+			goto out;
+		}
+		if (n == 0) {
+			if (len)
+				snprintf(err, err_len, "connection closed after "
+					 "%zu bytes, before the end of the line",
+					 len);
+			else
+				snprintf(err, err_len, "connection closed before "
+					 "a response");
+			goto out;
+		}
+		len += (size_t)n;
+	}
+	if (!buf) {
+		snprintf(err, err_len, "out of memory");
+		goto out;
+	}
+	if (!nl || (size_t)(nl - buf) > max) {
+		snprintf(err, err_len, "line longer than %zu bytes", max);
+		goto out;
+	}
+	j = json_loadb(buf, (size_t)(nl - buf), 0, &je);
+	if (!j)
+		snprintf(err, err_len, "malformed response: %s", je.text);
+out:
+	free(buf);
+	return j;
+}
+
+json_t *jsonline_call(const char *path, const json_t *req, size_t max,
+		      char *err, size_t err_len)
+{
+	int fd = jsonline_connect(path);
+	json_t *resp = NULL;
+
+	if (fd < 0) {
+		snprintf(err, err_len, "cannot connect to %s: %s", path,
+			 strerror(errno));
+		return NULL;
+	}
+	if (jsonline_send(fd, req) < 0)
+		snprintf(err, err_len, "cannot send to %s: %s", path,
+			 strerror(errno));
+	else
+		resp = jsonline_recv(fd, max, err, err_len);
+	close(fd);
+	return resp;
+}

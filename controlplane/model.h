@@ -1,0 +1,125 @@
+/* The control plane's in-memory copy of the service state: what the store
+ * persists, what a change is checked and applied against, and what the log
+ * replays into. Changes go through a journal so that a change that fails
+ * half-way can be undone without copying the whole state. */
+#ifndef FULCRUM_MODEL_H
+#define FULCRUM_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "hmap.h"
+#include "ip_addr.h"
+
+#define SERVICE_NAME_LEN 32          /* as CONFIG_NAME_LEN, with the NUL */
+#define SERVICE_TABLE_SIZE_MIN 1009u
+#define SERVICE_TABLE_SIZE_MAX 1048573u
+#define SERVICE_TABLE_SIZE_DEFAULT 65537u
+#define SERVICE_GUE_PORT_DEFAULT 6080u
+
+enum service_mode { MODE_L2DSR, MODE_IPIP, MODE_GUE, MODE_COUNT };
+enum backend_state { BACKEND_ACTIVE, BACKEND_DRAINING, BACKEND_DOWN,
+		     BACKEND_STATE_COUNT };
+
+struct backend {
+	union ip_addr addr;
+	uint16_t weight;                /* 1..65535 */
+	uint8_t state;                  /* enum backend_state */
+};
+
+/* Family, protocol, port and address: what makes two services collide. */
+struct vip_key {
+	uint8_t family;
+	uint8_t proto;
+	uint8_t port[2];                /* big-endian, so the key has no padding */
+	uint8_t addr[16];
+};
+
+struct service {
+	char name[SERVICE_NAME_LEN];
+	union ip_addr vip;
+	uint8_t family;                 /* AF_INET or AF_INET6, VIP and backends */
+	uint8_t proto;                  /* IPPROTO_TCP or IPPROTO_UDP */
+	uint16_t port;                  /* 0 = every port */
+	uint8_t mode;                   /* enum service_mode */
+	uint32_t table_size;
+	uint16_t gue_port;
+	uint32_t n_backends, cap;
+	struct backend *backends;       /* by address bytes: the Maglev input
+					 * order */
+	struct vip_key key;             /* as last indexed */
+	uint64_t gen;                   /* the change that made this copy */
+};
+
+struct journal_entry {
+	char name[SERVICE_NAME_LEN];
+	struct service *orig;           /* NULL: the name was free */
+};
+
+struct model {
+	struct hmap by_name;
+	struct hmap by_vip;
+	uint64_t gen;                   /* the change under way */
+	struct journal_entry *journal;
+	size_t n_journal, journal_cap;
+};
+
+struct model *model_new(void);
+void model_free(struct model *m);
+
+const char *service_mode_name(unsigned int mode);
+const char *backend_state_name(unsigned int state);
+int service_mode_parse(const char *text);
+int backend_state_parse(const char *text);
+
+/* A change: model_begin, then any of the mutators below, then either
+ * model_commit (keep) or model_rollback (back to the state at begin). */
+void model_begin(struct model *m);
+void model_commit(struct model *m);
+void model_rollback(struct model *m);
+
+/* The service names the change under way touched, some maybe twice; the
+ * name may be gone from the model now. */
+size_t model_n_touched(const struct model *m);
+const char *model_touched(const struct model *m, size_t i);
+
+const struct service *model_find(const struct model *m, const char *name);
+const struct service *model_find_vip(const struct model *m,
+				     const union ip_addr *vip, uint8_t family,
+				     uint8_t proto, uint16_t port);
+
+/* Takes a copy of s, whose name and VIP must be free, with no backends.
+ * Returns the model's copy, or NULL when out of memory. */
+struct service *model_add(struct model *m, const struct service *s);
+/* A copy of the named service that the change under way may modify; NULL
+ * when there is no such service or no memory (errno tells which). */
+struct service *model_edit(struct model *m, const char *name);
+/* Returns 0, or -1 when out of memory. */
+int model_del(struct model *m, const char *name);
+/* Moves s, from model_edit, to another VIP that must be free. */
+void model_move_vip(struct model *m, struct service *s,
+		    const union ip_addr *vip, uint8_t family, uint8_t proto,
+		    uint16_t port);
+
+struct backend *service_backend_find(const struct service *s,
+				     const union ip_addr *addr);
+/* Returns 0, or -1 with errno EEXIST or ENOMEM. */
+int service_backend_add(struct service *s, const struct backend *b);
+void service_backend_del(struct service *s, struct backend *b);
+
+/* The services by name; n = m->by_name.n. NULL when out of memory. */
+const struct service **model_sorted(const struct model *m);
+
+/* {"services": [...]}, sorted as the dataplane wants it; NULL when out of
+ * memory. */
+json_t *model_to_json(const struct model *m);
+
+/* SHA-256, in hex, of json_dumps(model_to_json(m), JSON_SORT_KEYS |
+ * JSON_COMPACT), without building either. Returns 0, or -1 when out of
+ * memory. */
+int model_digest(const struct model *m, char out[65]);
+
+#endif

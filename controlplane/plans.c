@@ -1,0 +1,352 @@
+#include "plans.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "jsonline.h"
+#include "plan.h"
+
+
+static int64_t now_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static void plan_path(const struct fulcrumd *d, json_int_t id, char *out,
+		      size_t len)
+{
+	snprintf(out, len, "%s/%lld.json", d->cfg.plans_dir, (long long)id);
+}
+
+static int save(const struct fulcrumd *d, const json_t *plan, char *err,
+		size_t len)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+
+	plan_path(d, json_integer_value(json_object_get(plan, "id")), path,
+		  sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	jsonline_make_parent(path);
+	/* a rename: a crash leaves the old plan or the new one */
+	if (json_dump_file(plan, tmp, JSON_COMPACT) < 0 ||
+	    rename(tmp, path) < 0) {
+		snprintf(err, len, "cannot save the plan in %s: %s",
+			 d->cfg.plans_dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static json_t *load(const struct fulcrumd *d, const json_t *req, char *err,
+		    size_t len)
+{
+	json_t *id = json_object_get(req, "id");
+	char path[PATH_MAX];
+	json_error_t je;
+	json_t *plan;
+
+	if (!json_is_integer(id) || json_integer_value(id) < 1) {
+		snprintf(err, len, "'id' must be a plan number");
+		return NULL;
+	}
+	plan_path(d, json_integer_value(id), path, sizeof(path));
+	plan = json_load_file(path, 0, &je);
+	if (!plan)
+		snprintf(err, len, "no plan %lld", (long long)json_integer_value(id));
+	return plan;
+}
+
+static json_int_t next_id(const struct fulcrumd *d)
+{
+	char path[PATH_MAX];
+	json_int_t id = 1;
+
+	/* plans are few: the first free number will do */
+	for (;; id++) {
+		plan_path(d, id, path, sizeof(path));
+		if (access(path, F_OK) != 0)
+			return id;
+	}
+}
+
+static json_t *services_of(json_t *state)
+{
+	json_t *s = state ? json_incref(json_object_get(state, "services")) : NULL;
+
+	json_decref(state);
+	return s;
+}
+
+/* What a restore to `version` brings back that is not there now: service
+ * names, and "service addr" pairs for backends. */
+static json_t *lost_keys(const json_t *then, const json_t *now)
+{
+	json_t *lost = json_object(), *ops = plan_ops(now, then), *op;
+	size_t i;
+
+	json_array_foreach(ops, i, op) {
+		const char *kind = json_string_value(json_object_get(op, "op"));
+		const char *name = json_string_value(json_object_get(op, "name"));
+		const char *svc = json_string_value(json_object_get(op, "service"));
+		const char *addr = json_string_value(json_object_get(op, "addr"));
+		char key[256];
+
+		if (strcmp(kind, "service_add") == 0 && name)
+			json_object_set_new(lost, name, json_true());
+		if (strcmp(kind, "backend_add") == 0 && svc && addr) {
+			snprintf(key, sizeof(key), "%s %s", svc, addr);
+			json_object_set_new(lost, key, json_true());
+		}
+	}
+	json_decref(ops);
+	return lost;
+}
+
+static bool touches(const json_t *ops, const json_t *keys)
+{
+	json_t *op;
+	size_t i;
+
+	json_array_foreach(ops, i, op) {
+		const char *name = json_string_value(json_object_get(op, "name"));
+		const char *svc = json_string_value(json_object_get(op, "service"));
+		const char *addr = json_string_value(json_object_get(op, "addr"));
+		char key[256];
+
+		if ((name && json_object_get(keys, name)) ||
+		    (svc && json_object_get(keys, svc)))
+			return true;
+		snprintf(key, sizeof(key), "%s %s", svc ? svc : "",
+			 addr ? addr : "");
+		if (svc && addr && json_object_get(keys, key))
+			return true;
+	}
+	return false;
+}
+
+/* The services a restore aims at: the state at `version`, and with
+ * replay_after the later changes that leave what it brings back alone,
+ * applied in order. *replayed and *skipped list their versions. */
+static json_t *restore_target(struct fulcrumd *d, json_int_t version,
+			      bool replay_after, const json_t *now,
+			      json_t *replayed, json_t *skipped, char *err,
+			      size_t len)
+{
+	json_t *target = services_of(store_state_at(d->store, (uint64_t)version,
+						    err, len));
+	json_t *log, *entry, *lost;
+	size_t i;
+
+	if (!target || !replay_after)
+		return target;
+	log = store_history(d->store, (uint64_t)version + 1, 0, err, len);
+	if (!log) {
+		json_decref(target);
+		return NULL;
+	}
+	lost = lost_keys(target, now);
+	json_array_foreach(log, i, entry) {
+		json_t *ops = json_object_get(entry, "ops"), *next;
+		json_t *v = json_object_get(entry, "version");
+		char why[256];
+
+		if (touches(ops, lost) ||
+		    !(next = plan_simulate(target, ops, why, sizeof(why)))) {
+			json_array_append(skipped, v);
+			continue;
+		}
+		json_decref(target);
+		target = next;
+		json_array_append(replayed, v);
+	}
+	json_decref(lost);
+	json_decref(log);
+	return target;
+}
+
+json_t *plans_make(struct fulcrumd *d, const struct peer *peer,
+		   const json_t *req)
+{
+	json_t *now, *target = NULL, *ops, *after, *risk, *plan;
+	json_t *replayed = json_array(), *skipped = json_array();
+	json_t *restore = json_object_get(req, "restore_to");
+	const char *reason = json_string_value(json_object_get(req, "reason"));
+	char err[1024];
+
+	now = services_of(store_state(d->store, err, sizeof(err)));
+	if (!now)
+		goto fail;
+	if (restore) {
+		if (!json_is_integer(restore) || json_integer_value(restore) < 0 ||
+		    (uint64_t)json_integer_value(restore) >
+			    store_version(d->store)) {
+			snprintf(err, sizeof(err), "restore_to must be a version "
+				 "from 0 to %" PRIu64, store_version(d->store));
+			goto fail;
+		}
+		target = restore_target(d, json_integer_value(restore),
+					json_is_true(json_object_get(req,
+								     "replay_after")),
+					now, replayed, skipped, err, sizeof(err));
+		if (!target)
+			goto fail;
+		ops = plan_ops(now, target);
+	} else if (json_is_array(json_object_get(req, "services"))) {
+		ops = plan_ops(now, json_object_get(req, "services"));
+	} else if (json_is_array(json_object_get(req, "ops"))) {
+		ops = json_incref(json_object_get(req, "ops"));
+	} else {
+		snprintf(err, sizeof(err), "a plan needs 'ops', 'services' or "
+			 "'restore_to'");
+		goto fail;
+	}
+	after = plan_simulate(now, ops, err, sizeof(err));
+	if (!after) {
+		json_decref(ops);
+		goto fail;
+	}
+	risk = plan_risk(now, after, d->cfg.blast_share, d->cfg.blast_services);
+	json_decref(after);
+	plan = json_pack("{s:I, s:s, s:i, s:I, s:s, s:I, s:o, s:o, s:O, s:O}",
+			 "id", next_id(d), "author", peer->user,
+			 "uid", (int)peer->uid, "created_ms", (json_int_t)now_ms(),
+			 "reason", reason ? reason : "",
+			 "base_version", (json_int_t)store_version(d->store),
+			 "ops", ops, "risk", risk, "replayed", replayed,
+			 "skipped", skipped);
+	if (restore)
+		json_object_set(plan, "restore_to", restore);
+	if (save(d, plan, err, sizeof(err)) < 0) {
+		json_decref(plan);
+		goto fail;
+	}
+	json_decref(now);
+	json_decref(target);
+	json_decref(replayed);
+	json_decref(skipped);
+	return json_pack("{s:b, s:o}", "ok", 1, "plan", plan);
+fail:
+	json_decref(now);
+	json_decref(target);
+	json_decref(replayed);
+	json_decref(skipped);
+	return mgmt_refuse("plan: %s", err);
+}
+
+static bool high_risk(const json_t *plan)
+{
+	return json_is_true(json_object_get(json_object_get(plan, "risk"),
+					    "high"));
+}
+
+json_t *plans_approve(struct fulcrumd *d, const struct peer *peer,
+		      const json_t *req)
+{
+	char err[512];
+	json_t *plan = load(d, req, err, sizeof(err));
+	const char *author;
+
+	if (!plan)
+		return mgmt_refuse("approve: %s", err);
+	author = json_string_value(json_object_get(plan, "author"));
+	if (json_object_get(plan, "executed_version")) {
+		json_decref(plan);
+		return mgmt_refuse("approve: the plan has been carried out already");
+	}
+	if (strcmp(d->cfg.environment, "production") == 0 && high_risk(plan) &&
+	    author && strcmp(author, peer->user) == 0) {
+		json_t *resp = mgmt_refuse("approve: a high-risk plan in production "
+				      "needs another user than its author (%s)",
+				      author);
+
+		json_decref(plan);
+		return resp;
+	}
+	json_object_set_new(plan, "approved_by", json_string(peer->user));
+	json_object_set_new(plan, "approved_ms", json_integer(now_ms()));
+	if (save(d, plan, err, sizeof(err)) < 0) {
+		json_decref(plan);
+		return mgmt_refuse("approve: %s", err);
+	}
+	return json_pack("{s:b, s:o}", "ok", 1, "plan", plan);
+}
+
+json_t *plans_execute(struct fulcrumd *d, const struct peer *peer,
+		      const json_t *req)
+{
+	char err[512], reason[512];
+	json_t *plan = load(d, req, err, sizeof(err)), *resp;
+	struct change_meta meta = {
+		.user = peer->user, .uid = peer->uid,
+		.environment = d->cfg.environment, .reason = reason,
+	};
+
+	if (!plan)
+		return mgmt_refuse("apply: %s", err);
+	if (json_object_get(plan, "executed_version")) {
+		resp = mgmt_refuse("apply: plan %lld was carried out already",
+			      json_integer_value(json_object_get(plan, "id")));
+	} else if ((uint64_t)json_integer_value(json_object_get(
+			   plan, "base_version")) != store_version(d->store)) {
+		resp = mgmt_refuse("apply: the state has moved since plan %lld was "
+			      "made (version %lld, now %" PRIu64 "); make a new "
+			      "plan", json_integer_value(json_object_get(plan, "id")),
+			      json_integer_value(json_object_get(plan,
+								 "base_version")),
+			      store_version(d->store));
+	} else if (high_risk(plan) && !json_object_get(plan, "approved_by")) {
+		resp = mgmt_refuse("apply: plan %lld is high-risk (%s) and not "
+			      "approved", json_integer_value(json_object_get(plan, "id")),
+			      json_string_value(json_object_get(
+				      json_object_get(plan, "risk"), "why")));
+	} else {
+		snprintf(reason, sizeof(reason), "plan %lld (by %s, approved by "
+			 "%s): %s", json_integer_value(json_object_get(plan, "id")),
+			 json_string_value(json_object_get(plan, "author")),
+			 json_object_get(plan, "approved_by") ?
+			 json_string_value(json_object_get(plan, "approved_by")) :
+			 "nobody; low risk",
+			 json_string_value(json_object_get(plan, "reason")));
+		resp = mgmt_commit(d, &meta, json_object_get(plan, "ops"), true);
+		if (json_is_true(json_object_get(resp, "ok"))) {
+			json_object_set(plan, "executed_version",
+					json_object_get(resp, "version"));
+			if (save(d, plan, err, sizeof(err)) < 0)
+				json_object_set_new(resp, "note", json_string(err));
+		}
+	}
+	json_decref(plan);
+	return resp;
+}
+
+json_t *plans_list(struct fulcrumd *d, const json_t *req)
+{
+	json_t *list = json_array(), *plan;
+	char err[256];
+
+	if (json_object_get(req, "id")) {
+		plan = load(d, req, err, sizeof(err));
+		return plan ? json_pack("{s:b, s:o}", "ok", 1, "plan", plan) :
+			      mgmt_refuse("plan: %s", err);
+	}
+	for (json_int_t id = 1; id < next_id(d); id++) {
+		json_t *one = json_pack("{s:I}", "id", id);
+
+		plan = load(d, one, err, sizeof(err));
+		json_decref(one);
+		if (plan) {
+			json_object_del(plan, "ops");
+			json_array_append_new(list, plan);
+		}
+	}
+	return json_pack("{s:b, s:o}", "ok", 1, "plans", list);
+}

@@ -1,0 +1,932 @@
+/* The tables hold the current state so that opening a store is one read
+ * of them, not a replay of its whole history; the log holds every change
+ * with the digest of the state it made, which ties the two together: the
+ * tables must hash to the last digest, and a replay to any version must
+ * hash to that version's digest. The model in memory mirrors the tables,
+ * so a change is checked and applied without reading them back. */
+#include "store.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "change.h"
+#include "model.h"
+
+struct store {
+	sqlite3 *db;
+	char *backup_path;
+	struct model *model;
+	uint64_t version;
+	char digest[STORE_DIGEST_LEN];
+	char backup_error[256];
+};
+
+static const char schema[] =
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"INSERT INTO meta VALUES ('schema_version', '1');"
+	"CREATE TABLE services ("
+	" name TEXT PRIMARY KEY, vip TEXT NOT NULL, proto TEXT NOT NULL,"
+	" port INTEGER NOT NULL, mode TEXT NOT NULL,"
+	" table_size INTEGER NOT NULL, gue_port INTEGER NOT NULL);"
+	"CREATE TABLE backends ("
+	" service TEXT NOT NULL REFERENCES services (name), addr TEXT NOT NULL,"
+	" weight INTEGER NOT NULL, state TEXT NOT NULL,"
+	" PRIMARY KEY (service, addr)) WITHOUT ROWID;"
+	"CREATE TABLE change_log ("
+	" version INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL,"
+	" user TEXT NOT NULL, uid INTEGER NOT NULL,"
+	" environment TEXT NOT NULL, reason TEXT NOT NULL,"
+	" automatic INTEGER NOT NULL, ops TEXT NOT NULL,"
+	" digest TEXT NOT NULL);"
+	/* The log is the audit trail and the source of point-in-time
+	 * restore: not even a stray shell session may rewrite it. */
+	"CREATE TRIGGER change_log_no_update BEFORE UPDATE ON change_log"
+	" BEGIN SELECT RAISE(ABORT, 'change_log is append-only'); END;"
+	"CREATE TRIGGER change_log_no_delete BEFORE DELETE ON change_log"
+	" BEGIN SELECT RAISE(ABORT, 'change_log is append-only'); END;";
+
+_Static_assert(STORE_SCHEMA_VERSION == 1, "update the schema text");
+
+static int failf(char *err, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int failf(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int db_fail(sqlite3 *db, const char *what, char *err, size_t len)
+{
+	return failf(err, len, "%s: %s", what, sqlite3_errmsg(db));
+}
+
+static int exec(sqlite3 *db, const char *sql, char *err, size_t len)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
+		return 0;
+	failf(err, len, "%s: %s", sql, msg ? msg : sqlite3_errmsg(db));
+	sqlite3_free(msg);
+	return -1;
+}
+
+static sqlite3_stmt *prepare(sqlite3 *db, const char *sql, char *err,
+			     size_t len)
+{
+	sqlite3_stmt *q = NULL;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
+		db_fail(db, sql, err, len);
+	return q;
+}
+
+static const char *column_text(sqlite3_stmt *q, int i)
+{
+	const unsigned char *t = sqlite3_column_text(q, i);
+
+	return t ? (const char *)t : "";
+}
+
+/* The log's latest version and the digest it recorded; 0 and the empty
+ * state's digest for a new store. */
+static int log_head(sqlite3 *db, uint64_t *version, char digest[65],
+		    char *err, size_t len)
+{
+	sqlite3_stmt *q = prepare(db, "SELECT version, digest FROM change_log"
+				  " ORDER BY version DESC LIMIT 1", err, len);
+	int rc;
+
+	if (!q)
+		return -1;
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		*version = (uint64_t)sqlite3_column_int64(q, 0);
+		snprintf(digest, STORE_DIGEST_LEN, "%s", column_text(q, 1));
+	} else if (rc == SQLITE_DONE) {
+		struct model *empty = model_new();
+
+		*version = 0;
+		rc = empty && model_digest(empty, digest) == 0 ? SQLITE_ROW
+							       : SQLITE_NOMEM;
+		model_free(empty);
+	}
+	sqlite3_finalize(q);
+	if (rc != SQLITE_ROW)
+		return failf(err, len, "reading the change log: %s",
+			     rc == SQLITE_NOMEM ? "out of memory"
+						: sqlite3_errmsg(db));
+	return 0;
+}
+
+/* One service_add per stored service, so that what was stored passes the
+ * very checks a change passes. */
+static json_t *stored_service(sqlite3_stmt *svc, sqlite3_stmt *be)
+{
+	json_t *backends = json_array();
+	int rc;
+
+	if (!backends)
+		return NULL;
+	sqlite3_reset(be);
+	sqlite3_bind_text(be, 1, column_text(svc, 0), -1, SQLITE_TRANSIENT);
+	while ((rc = sqlite3_step(be)) == SQLITE_ROW) {
+		if (json_array_append_new(backends, json_pack(
+				"{s:s, s:I, s:s}", "addr", column_text(be, 0),
+				"weight", (json_int_t)sqlite3_column_int64(be, 1),
+				"state", column_text(be, 2))) < 0)
+			break;
+	}
+	if (rc != SQLITE_DONE) {
+		json_decref(backends);
+		return NULL;
+	}
+	return json_pack("[{s:s, s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:o}]",
+			 "op", "service_add",
+			 "name", column_text(svc, 0),
+			 "vip", column_text(svc, 1),
+			 "proto", column_text(svc, 2),
+			 "port", (json_int_t)sqlite3_column_int64(svc, 3),
+			 "mode", column_text(svc, 4),
+			 "table_size", (json_int_t)sqlite3_column_int64(svc, 5),
+			 "gue_port", (json_int_t)sqlite3_column_int64(svc, 6),
+			 "backends", backends);
+}
+
+/* Reads the tables into a new model, checked against the log. Runs inside
+ * the caller's transaction, so that tables and log agree. */
+static int load(struct store *st, char *err, size_t len)
+{
+	sqlite3_stmt *svc = NULL, *be = NULL;
+	struct model *m = model_new();
+	char head[STORE_DIGEST_LEN], digest[STORE_DIGEST_LEN], msg[200];
+	uint64_t version;
+	int rc = SQLITE_DONE;
+
+	if (!m)
+		return failf(err, len, "out of memory");
+	if (log_head(st->db, &version, head, err, len) < 0)
+		goto fail;
+	svc = prepare(st->db, "SELECT name, vip, proto, port, mode, table_size,"
+		      " gue_port FROM services", err, len);
+	be = prepare(st->db, "SELECT addr, weight, state FROM backends"
+		     " WHERE service = ?1", err, len);
+	if (!svc || !be)
+		goto fail;
+	model_begin(m);
+	while ((rc = sqlite3_step(svc)) == SQLITE_ROW) {
+		json_t *ops = stored_service(svc, be);
+
+		if (!ops) {
+			failf(err, len, "reading stored service '%s': %s",
+			      column_text(svc, 0), sqlite3_errmsg(st->db));
+			goto fail;
+		}
+		if (change_apply(m, ops, msg, sizeof(msg)) < 0) {
+			json_decref(ops);
+			failf(err, len, "stored service '%s' is invalid: %s",
+			      column_text(svc, 0), msg);
+			goto fail;
+		}
+		json_decref(ops);
+	}
+	if (rc != SQLITE_DONE) {
+		db_fail(st->db, "reading the services", err, len);
+		goto fail;
+	}
+	model_commit(m);
+	if (model_digest(m, digest) < 0) {
+		failf(err, len, "out of memory");
+		goto fail;
+	}
+	if (strcmp(digest, head) != 0) {
+		failf(err, len, "the stored services hash to %s but the change "
+		      "log says %s at version %" PRIu64 ": the file was changed "
+		      "behind the control plane's back; restore it from the "
+		      "backup or the log", digest, head, version);
+		goto fail;
+	}
+	sqlite3_finalize(svc);
+	sqlite3_finalize(be);
+	model_free(st->model);
+	st->model = m;
+	st->version = version;
+	memcpy(st->digest, digest, sizeof(st->digest));
+	return 0;
+fail:
+	sqlite3_finalize(svc);
+	sqlite3_finalize(be);
+	model_free(m);
+	return -1;
+}
+
+static sqlite3 *open_db(const char *path, int flags, char *err, size_t len)
+{
+	sqlite3 *db = NULL;
+
+	if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+		failf(err, len, "%s: %s", path,
+		      db ? sqlite3_errmsg(db) : "out of memory");
+		sqlite3_close(db);
+		return NULL;
+	}
+	/* A reader such as the sqlite3 shell may hold the file briefly. */
+	sqlite3_busy_timeout(db, 5000);
+	return db;
+}
+
+/* Copies all of src over the database at dst_path, in one transaction of
+ * dst's, so that a crash half-way leaves dst as it was. */
+static int copy_db(sqlite3 *src, const char *dst_path, char *err, size_t len)
+{
+	sqlite3 *dst = open_db(dst_path, SQLITE_OPEN_READWRITE |
+			       SQLITE_OPEN_CREATE, err, len);
+	sqlite3_backup *b;
+	int rc;
+
+	if (!dst)
+		return -1;
+	if (exec(dst, "PRAGMA synchronous = FULL", err, len) < 0) {
+		sqlite3_close(dst);
+		return -1;
+	}
+	b = sqlite3_backup_init(dst, "main", src, "main");
+	if (!b) {
+		db_fail(dst, dst_path, err, len);
+		sqlite3_close(dst);
+		return -1;
+	}
+	rc = sqlite3_backup_step(b, -1);
+	sqlite3_backup_finish(b);
+	sqlite3_close(dst);
+	if (rc != SQLITE_DONE)
+		return failf(err, len, "copying to %s: %s", dst_path,
+			     sqlite3_errstr(rc));
+	return 0;
+}
+
+static int refresh_backup(struct store *st)
+{
+	if (!st->backup_path)
+		return 0;
+	if (copy_db(st->db, st->backup_path, st->backup_error,
+		    sizeof(st->backup_error)) < 0)
+		return -1;
+	st->backup_error[0] = '\0';
+	return 0;
+}
+
+static int restore(const char *path, const char *backup_path, char *err,
+		   size_t len)
+{
+	char msg[200];
+	sqlite3 *src = open_db(backup_path, SQLITE_OPEN_READONLY, msg,
+			       sizeof(msg));
+	int rc;
+
+	if (!src)
+		return failf(err, len, "restoring %s from %s: %s", path,
+			     backup_path, msg);
+	rc = copy_db(src, path, msg, sizeof(msg));
+	sqlite3_close(src);
+	if (rc < 0)
+		return failf(err, len, "restoring %s from %s: %s", path,
+			     backup_path, msg);
+	return 0;
+}
+
+/* Refreshes the copy unless it is current. A copy ahead of the store means
+ * that the store is an older file than the one the copy was made from. */
+static int check_backup(struct store *st, const char *path, char *err,
+			size_t len)
+{
+	char digest[STORE_DIGEST_LEN], msg[200];
+	uint64_t version = 0;
+	bool readable = false;
+	sqlite3 *db;
+
+	if (access(st->backup_path, F_OK) == 0) {
+		db = open_db(st->backup_path, SQLITE_OPEN_READONLY, msg,
+			     sizeof(msg));
+		readable = db && log_head(db, &version, digest, msg,
+					  sizeof(msg)) == 0;
+		sqlite3_close(db);
+	}
+	if (readable && version > st->version)
+		return failf(err, len, "the backup %s is at version %" PRIu64
+			     ", ahead of %s at version %" PRIu64 ": %s may be "
+			     "an old file put back; move away the one not to "
+			     "keep", st->backup_path, version, path,
+			     st->version, path);
+	if (!readable || version < st->version ||
+	    strcmp(digest, st->digest) != 0)
+		refresh_backup(st);
+	return 0;
+}
+
+static int check_schema(sqlite3 *db, char *err, size_t len)
+{
+	sqlite3_stmt *q = prepare(db, "SELECT value FROM meta"
+				  " WHERE key = 'schema_version'", err, len);
+	int version = -1;
+
+	if (!q)
+		return failf(err, len, "not a Fulcrum state store (no meta "
+			     "table)");
+	if (sqlite3_step(q) == SQLITE_ROW)
+		version = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	if (version != STORE_SCHEMA_VERSION)
+		return failf(err, len, "schema version %d is not one this "
+			     "build reads (%d)", version, STORE_SCHEMA_VERSION);
+	return 0;
+}
+
+static int init_schema(sqlite3 *db, char *err, size_t len)
+{
+	sqlite3_stmt *q;
+	int tables = -1;
+
+	if (exec(db, "BEGIN IMMEDIATE", err, len) < 0)
+		return -1;
+	q = prepare(db, "SELECT count(*) FROM sqlite_master WHERE type ="
+		    " 'table'", err, len);
+	if (q && sqlite3_step(q) == SQLITE_ROW)
+		tables = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	if (tables < 0) {
+		db_fail(db, "reading the schema", err, len);
+		goto fail;
+	}
+	if (tables == 0) {
+		if (exec(db, schema, err, len) < 0)
+			goto fail;
+		return exec(db, "COMMIT", err, len);
+	}
+	if (check_schema(db, err, len) < 0)
+		goto fail;
+	return exec(db, "COMMIT", err, len);
+fail:
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+/* WAL, so that readers never block the writer; FULL, so that a commit
+ * the caller was told about survives a power cut. */
+static int set_durability(sqlite3 *db, char *err, size_t len)
+{
+	sqlite3_stmt *q = prepare(db, "PRAGMA journal_mode = WAL", err, len);
+	bool wal = false;
+
+	if (!q)
+		return -1;
+	if (sqlite3_step(q) == SQLITE_ROW)
+		wal = strcmp(column_text(q, 0), "wal") == 0;
+	sqlite3_finalize(q);
+	if (!wal)
+		return db_fail(db, "switching to WAL mode", err, len);
+	return exec(db, "PRAGMA synchronous = FULL", err, len);
+}
+
+struct store *store_open(const char *path, const char *backup_path,
+			 char *err, size_t len)
+{
+	struct store *st = calloc(1, sizeof(*st));
+	char msg[256];
+
+	if (!st || (backup_path && !(st->backup_path = strdup(backup_path)))) {
+		failf(err, len, "out of memory");
+		goto fail;
+	}
+	if (backup_path && access(path, F_OK) < 0 && errno == ENOENT &&
+	    access(backup_path, F_OK) == 0 &&
+	    restore(path, backup_path, err, len) < 0)
+		goto fail;
+	st->db = open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+			 err, len);
+	if (!st->db)
+		goto fail;
+	if (set_durability(st->db, msg, sizeof(msg)) < 0 ||
+	    init_schema(st->db, msg, sizeof(msg)) < 0 ||
+	    exec(st->db, "BEGIN", msg, sizeof(msg)) < 0) {
+		failf(err, len, "%s: %s", path, msg);
+		goto fail;
+	}
+	if (load(st, msg, sizeof(msg)) < 0) {
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		failf(err, len, "%s: %s", path, msg);
+		goto fail;
+	}
+	if (exec(st->db, "COMMIT", err, len) < 0)
+		goto fail;
+	if (backup_path && check_backup(st, path, err, len) < 0)
+		goto fail;
+	return st;
+fail:
+	store_close(st);
+	return NULL;
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	sqlite3_close(st->db);
+	model_free(st->model);
+	free(st->backup_path);
+	free(st);
+}
+
+const char *store_backup_error(const struct store *st)
+{
+	return st->backup_error[0] ? st->backup_error : NULL;
+}
+
+uint64_t store_version(const struct store *st)
+{
+	return st->version;
+}
+
+int store_digest(const struct store *st, char out[STORE_DIGEST_LEN])
+{
+	memcpy(out, st->digest, STORE_DIGEST_LEN);
+	return 0;
+}
+
+static json_t *with_version(json_t *state, uint64_t version, char *err,
+			    size_t len)
+{
+	if (!state || json_object_set_new(state, "version",
+					  json_integer((json_int_t)version)) < 0) {
+		json_decref(state);
+		failf(err, len, "out of memory");
+		return NULL;
+	}
+	return state;
+}
+
+json_t *store_state(struct store *st, char *err, size_t len)
+{
+	return with_version(model_to_json(st->model), st->version, err, len);
+}
+
+/* Reading a store that another process owns and may be writing at the
+ * time. The owner keeps it in WAL mode: a commit goes to the -wal file
+ * first and reaches the store's own file only at a checkpoint, and
+ * readers agree with the writer through the -shm file on which WAL frames
+ * they may use, so that no checkpoint overwrites a page a reader still
+ * needs.
+ *
+ * While a -wal file exists (the owner runs, or it died without closing
+ * and its last commits may be there only) the store is read as any SQLite
+ * reader reads it: read-only, but through the -wal and -shm files, in one
+ * read transaction. immutable=1 or nolock=1 would read the store's file
+ * alone, missing those commits, and without locks, so that a checkpoint
+ * could change pages under the read.
+ *
+ * Without one, nobody has the store open and its file holds every commit.
+ * Reading it as above would leave new -wal and -shm files next to the
+ * store (a read-only connection may not remove them), so it is read
+ * immutable=1, which creates nothing. That is right only if nobody wrote
+ * meanwhile, so the read counts only if there is still no -wal file and
+ * the store's file is unchanged: a process opening the store makes a -wal
+ * file before it writes anything, and removes it only after moving what
+ * it committed into the store's file. Else the store is read again the
+ * first way. */
+static bool wal_exists(const char *path)
+{
+	char wal[PATH_MAX];
+
+	/* a name too long to check: assume a writer, the safe read */
+	if (snprintf(wal, sizeof(wal), "%s-wal", path) >= (int)sizeof(wal))
+		return true;
+	return access(wal, F_OK) == 0;
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+	       a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* path as a URI filename opening it immutable, escaping what a URI gives
+ * a meaning to. An absolute path gets an empty authority, so that one
+ * starting "//" is not taken for a host name. */
+static char *immutable_uri(const char *path)
+{
+	static const char suffix[] = "?immutable=1";
+	char *uri = malloc(strlen("file://") + 3 * strlen(path) +
+			   sizeof(suffix));
+	char *p = uri;
+
+	if (!uri)
+		return NULL;
+	p += sprintf(p, path[0] == '/' ? "file://" : "file:");
+	for (const unsigned char *c = (const unsigned char *)path; *c; c++) {
+		if (isalnum(*c) || strchr("/._-", *c))
+			*p++ = (char)*c;
+		else
+			p += sprintf(p, "%%%02X", *c);
+	}
+	strcpy(p, suffix);
+	return uri;
+}
+
+/* One read of the store, checked as store_open checks it, in a store of
+ * its own that lives only for the read. */
+static json_t *read_once(const char *path, bool immutable, uint64_t *version,
+			 char *err, size_t len)
+{
+	struct store st = { .db = NULL };
+	char *uri = immutable ? immutable_uri(path) : NULL;
+	json_t *state = NULL;
+	char msg[512];
+
+	if (immutable && !uri) {
+		failf(err, len, "out of memory");
+		return NULL;
+	}
+	st.db = open_db(immutable ? uri : path, SQLITE_OPEN_READONLY |
+			(immutable ? SQLITE_OPEN_URI : 0), err, len);
+	free(uri);
+	if (!st.db)
+		return NULL;
+	/* one transaction, so that the tables and the log agree */
+	if (exec(st.db, "BEGIN", msg, sizeof(msg)) < 0 ||
+	    check_schema(st.db, msg, sizeof(msg)) < 0 ||
+	    load(&st, msg, sizeof(msg)) < 0) {
+		failf(err, len, "%s: %s", path, msg);
+	} else {
+		state = store_state(&st, err, len);
+		*version = st.version;
+	}
+	sqlite3_exec(st.db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(st.db);
+	model_free(st.model);
+	return state;
+}
+
+json_t *store_read_state(const char *path, uint64_t *version, char *err,
+			 size_t len)
+{
+	struct stat before, after;
+	json_t *state;
+
+	if (stat(path, &before) < 0) {
+		failf(err, len, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (!wal_exists(path)) {
+		state = read_once(path, true, version, err, len);
+		if (stat(path, &after) == 0 && !wal_exists(path) &&
+		    same_file(&before, &after))
+			return state;
+		json_decref(state);
+	}
+	return read_once(path, false, version, err, len);
+}
+
+struct writer {
+	sqlite3_stmt *del_backends, *del_service, *ins_service, *ins_backend;
+};
+
+static void writer_finalize(struct writer *w)
+{
+	sqlite3_finalize(w->del_backends);
+	sqlite3_finalize(w->del_service);
+	sqlite3_finalize(w->ins_service);
+	sqlite3_finalize(w->ins_backend);
+}
+
+static int step_done(sqlite3_stmt *q)
+{
+	int rc = sqlite3_step(q);
+
+	sqlite3_reset(q);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Rewrites the rows of one service from the model: a change touches few
+ * services, and a whole service is simpler to get right than a diff. */
+static int write_service(struct store *st, struct writer *w,
+			 const char *name)
+{
+	const struct service *s = model_find(st->model, name);
+	char text[INET6_ADDRSTRLEN];
+
+	sqlite3_bind_text(w->del_backends, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(w->del_service, 1, name, -1, SQLITE_STATIC);
+	if (step_done(w->del_backends) < 0 || step_done(w->del_service) < 0)
+		return -1;
+	if (!s)
+		return 0;
+	sqlite3_bind_text(w->ins_service, 1, s->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(w->ins_service, 2,
+			  ip_addr_str(&s->vip, s->family, text, sizeof(text)),
+			  -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(w->ins_service, 3,
+			  s->proto == IPPROTO_TCP ? "tcp" : "udp", -1,
+			  SQLITE_STATIC);
+	sqlite3_bind_int(w->ins_service, 4, s->port);
+	sqlite3_bind_text(w->ins_service, 5, service_mode_name(s->mode), -1,
+			  SQLITE_STATIC);
+	sqlite3_bind_int64(w->ins_service, 6, s->table_size);
+	sqlite3_bind_int(w->ins_service, 7, s->gue_port);
+	if (step_done(w->ins_service) < 0)
+		return -1;
+	sqlite3_bind_text(w->ins_backend, 1, s->name, -1, SQLITE_STATIC);
+	for (uint32_t i = 0; i < s->n_backends; i++) {
+		const struct backend *b = &s->backends[i];
+
+		sqlite3_bind_text(w->ins_backend, 2,
+				  ip_addr_str(&b->addr, s->family, text,
+					      sizeof(text)),
+				  -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int(w->ins_backend, 3, b->weight);
+		sqlite3_bind_text(w->ins_backend, 4,
+				  backend_state_name(b->state), -1,
+				  SQLITE_STATIC);
+		if (step_done(w->ins_backend) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int write_touched(struct store *st, char *err, size_t len)
+{
+	struct writer w = {
+		.del_backends = prepare(st->db, "DELETE FROM backends"
+					" WHERE service = ?1", err, len),
+		.del_service = prepare(st->db, "DELETE FROM services"
+				       " WHERE name = ?1", err, len),
+		.ins_service = prepare(st->db, "INSERT INTO services (name,"
+				       " vip, proto, port, mode, table_size,"
+				       " gue_port) VALUES (?1, ?2, ?3, ?4, ?5,"
+				       " ?6, ?7)", err, len),
+		.ins_backend = prepare(st->db, "INSERT INTO backends (service,"
+				       " addr, weight, state) VALUES (?1, ?2,"
+				       " ?3, ?4)", err, len),
+	};
+	int rc = 0;
+
+	if (!w.del_backends || !w.del_service || !w.ins_service ||
+	    !w.ins_backend)
+		rc = -1;
+	for (size_t i = 0; rc == 0 && i < model_n_touched(st->model); i++)
+		if (write_service(st, &w, model_touched(st->model, i)) < 0)
+			rc = db_fail(st->db, "writing the services", err,
+				     len);
+	writer_finalize(&w);
+	return rc;
+}
+
+static int append_log(struct store *st, const struct change_meta *meta,
+		      const json_t *ops, const char *digest, char *err,
+		      size_t len)
+{
+	sqlite3_stmt *q = prepare(st->db, "INSERT INTO change_log (version,"
+				  " time_ms, user, uid, environment, reason,"
+				  " automatic, ops, digest) VALUES (?1, ?2,"
+				  " ?3, ?4, ?5, ?6, ?7, ?8, ?9)", err, len);
+	char *text = json_dumps(ops, JSON_COMPACT);
+	struct timespec now;
+	int rc = -1;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (q && text) {
+		sqlite3_bind_int64(q, 1, (sqlite3_int64)st->version + 1);
+		sqlite3_bind_int64(q, 2, (sqlite3_int64)now.tv_sec * 1000 +
+				   now.tv_nsec / 1000000);
+		sqlite3_bind_text(q, 3, meta->user, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 4, meta->uid);
+		sqlite3_bind_text(q, 5, meta->environment ?
+				  meta->environment : "", -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 6, meta->reason ? meta->reason : "", -1,
+				  SQLITE_STATIC);
+		sqlite3_bind_int(q, 7, meta->automatic);
+		sqlite3_bind_text(q, 8, text, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 9, digest, -1, SQLITE_STATIC);
+		rc = step_done(q) < 0 ? db_fail(st->db, "appending to the "
+						"change log", err, len) : 0;
+	} else if (q) {
+		failf(err, len, "out of memory");
+	}
+	sqlite3_finalize(q);
+	free(text);
+	return rc;
+}
+
+/* Another process may have written the store since we last read it; the
+ * caller holds the write lock, so the tables cannot move after this. */
+static int catch_up(struct store *st, char *err, size_t len)
+{
+	char digest[STORE_DIGEST_LEN];
+	uint64_t version;
+
+	if (log_head(st->db, &version, digest, err, len) < 0)
+		return -1;
+	if (version == st->version && strcmp(digest, st->digest) == 0)
+		return 0;
+	return load(st, err, len);
+}
+
+int store_commit(struct store *st, const struct change_meta *meta,
+		 const json_t *ops, uint64_t *new_version, char *err,
+		 size_t len)
+{
+	char digest[STORE_DIGEST_LEN];
+
+	if (!meta || !meta->user || !*meta->user)
+		return failf(err, len, "a change needs the user making it");
+	if (exec(st->db, "BEGIN IMMEDIATE", err, len) < 0)
+		return -1;
+	if (catch_up(st, err, len) < 0) {
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	model_begin(st->model);
+	if (change_apply(st->model, ops, err, len) < 0)
+		goto fail;
+	if (model_digest(st->model, digest) < 0) {
+		failf(err, len, "out of memory");
+		goto fail;
+	}
+	if (write_touched(st, err, len) < 0 ||
+	    append_log(st, meta, ops, digest, err, len) < 0 ||
+	    exec(st->db, "COMMIT", err, len) < 0)
+		goto fail;
+	model_commit(st->model);
+	st->version++;
+	memcpy(st->digest, digest, sizeof(digest));
+	*new_version = st->version;
+	if (refresh_backup(st) < 0) {
+		snprintf(err, len, "%s", st->backup_error);
+		return STORE_BACKUP_FAILED;
+	}
+	return STORE_OK;
+fail:
+	model_rollback(st->model);
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+int store_commit_text(struct store *st, const struct change_meta *meta,
+		      const char *text, uint64_t *new_version, char *err,
+		      size_t len)
+{
+	json_t *ops = change_parse(text, err, len);
+	int rc;
+
+	if (!ops)
+		return -1;
+	rc = store_commit(st, meta, ops, new_version, err, len);
+	json_decref(ops);
+	return rc;
+}
+
+static json_t *history_entry(sqlite3_stmt *q, char *err, size_t len)
+{
+	json_error_t e;
+	json_t *ops = json_loads(column_text(q, 7), 0, &e), *entry;
+
+	if (!ops) {
+		failf(err, len, "version %lld in the change log: ops are not "
+		      "JSON: %s", sqlite3_column_int64(q, 0), e.text);
+		return NULL;
+	}
+	entry = json_pack("{s:I, s:I, s:s, s:I, s:s, s:s, s:b, s:o, s:s}",
+			 "version", (json_int_t)sqlite3_column_int64(q, 0),
+			 "time_ms", (json_int_t)sqlite3_column_int64(q, 1),
+			 "user", column_text(q, 2),
+			 "uid", (json_int_t)sqlite3_column_int64(q, 3),
+			 "environment", column_text(q, 4),
+			 "reason", column_text(q, 5),
+			 "automatic", sqlite3_column_int(q, 6) != 0,
+			 "ops", ops,
+			 "digest", column_text(q, 8));
+	if (!entry)
+		failf(err, len, "out of memory");
+	return entry;
+}
+
+json_t *store_history(struct store *st, uint64_t from_version,
+		      unsigned int limit, char *err, size_t len)
+{
+	sqlite3_stmt *q = prepare(st->db, "SELECT version, time_ms, user, uid,"
+				  " environment, reason, automatic, ops, digest"
+				  " FROM change_log WHERE version >= ?1"
+				  " ORDER BY version LIMIT ?2", err, len);
+	json_t *history = json_array();
+	int rc;
+
+	if (!q || !history)
+		goto fail;
+	sqlite3_bind_int64(q, 1, (sqlite3_int64)from_version);
+	sqlite3_bind_int64(q, 2, limit ? (sqlite3_int64)limit : -1);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		json_t *entry = history_entry(q, err, len);
+
+		if (!entry || json_array_append_new(history, entry) < 0)
+			goto fail;
+	}
+	if (rc != SQLITE_DONE) {
+		db_fail(st->db, "reading the change log", err, len);
+		goto fail;
+	}
+	sqlite3_finalize(q);
+	return history;
+fail:
+	if (q && !history)
+		failf(err, len, "out of memory");
+	sqlite3_finalize(q);
+	json_decref(history);
+	return NULL;
+}
+
+/* Replays the log into a model of its own; the store's model, tables and
+ * transactions are not involved. */
+json_t *store_state_at(struct store *st, uint64_t version, char *err,
+		       size_t len)
+{
+	sqlite3_stmt *q = prepare(st->db, "SELECT version, ops, digest"
+				  " FROM change_log WHERE version <= ?1"
+				  " ORDER BY version", err, len);
+	struct model *m = model_new();
+	char logged[STORE_DIGEST_LEN] = "", digest[STORE_DIGEST_LEN], msg[256];
+	uint64_t at = 0;
+	json_t *state = NULL;
+	int rc;
+
+	if (!q)
+		goto out;
+	if (!m) {
+		failf(err, len, "out of memory");
+		goto out;
+	}
+	if (version > st->version) {
+		failf(err, len, "there is no version %" PRIu64 " (the latest "
+		      "is %" PRIu64 ")", version, st->version);
+		goto out;
+	}
+	sqlite3_bind_int64(q, 1, (sqlite3_int64)version);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		json_t *ops;
+
+		at = (uint64_t)sqlite3_column_int64(q, 0);
+		ops = change_parse(column_text(q, 1), msg, sizeof(msg));
+		model_begin(m);
+		if (!ops || change_apply(m, ops, msg, sizeof(msg)) < 0) {
+			json_decref(ops);
+			failf(err, len, "replaying version %" PRIu64 " of the "
+			      "change log: %s", at, msg);
+			goto out;
+		}
+		model_commit(m);
+		json_decref(ops);
+		snprintf(logged, sizeof(logged), "%s", column_text(q, 2));
+	}
+	if (rc != SQLITE_DONE) {
+		db_fail(st->db, "reading the change log", err, len);
+		goto out;
+	}
+	if (at != version) {
+		failf(err, len, "version %" PRIu64 " is missing from the change "
+		      "log", version);
+		goto out;
+	}
+	if (model_digest(m, digest) < 0) {
+		failf(err, len, "out of memory");
+		goto out;
+	}
+	if (version > 0 && strcmp(digest, logged) != 0) {
+		failf(err, len, "replaying the change log to version %" PRIu64
+		      " gives digest %s but the log recorded %s", version,
+		      digest, logged);
+		goto out;
+	}
+	state = with_version(model_to_json(m), version, err, len);
+out:
+	sqlite3_finalize(q);
+	model_free(m);
+	return state;
+}

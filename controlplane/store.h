@@ -1,0 +1,99 @@
+/* The control plane's persistent copy of the service state, in SQLite:
+ * the current services and backends, and an append-only log of every
+ * change with who made it and why. After each change the whole database
+ * is copied to a second file, so that losing one file loses nothing.
+ *
+ * The state, as store_state returns it and the management socket shows it:
+ *
+ *   {"version": 7, "services": [{"name": "web", "vip": "10.0.0.100",
+ *     "proto": "tcp", "port": 80, "mode": "l2dsr", "table_size": 65537,
+ *     "gue_port": 6080, "backends": [{"addr": "10.0.1.10", "weight": 1,
+ *     "state": "active"}]}]}
+ *
+ * Services come sorted by name and backends by address bytes, the order
+ * the Maglev build takes them in. A change is a JSON array of ops; see
+ * change.h.
+ *
+ * One process writes a store at a time; it may be read meanwhile, with the
+ * sqlite3 shell for instance. */
+#ifndef FULCRUM_STORE_H
+#define FULCRUM_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#define STORE_SCHEMA_VERSION 1
+#define STORE_DIGEST_LEN 65          /* SHA-256 in hex, with the NUL */
+
+/* store_commit's outcomes besides -1 (refused, nothing changed). */
+#define STORE_OK 0
+#define STORE_BACKUP_FAILED 1        /* committed, but the copy is stale */
+
+struct store;
+
+/* Who made a change and why; recorded with it in the log. */
+struct change_meta {
+	const char *user;            /* required */
+	uint32_t uid;
+	const char *environment;     /* NULL = "" */
+	const char *reason;          /* NULL = "" */
+	bool automatic;              /* made by the control plane itself,
+				      * such as a health check */
+};
+
+/* Opens the store at path, creating it if new. backup_path (or NULL for
+ * none) is the copy: if path is missing it is restored from there, and if
+ * the copy is older than path it is refreshed. A copy newer than path is
+ * refused, as path may be an old file put back by mistake. Checks that the
+ * stored state is the one the log's last digest vouches for. Returns NULL
+ * with err saying why on failure. */
+struct store *store_open(const char *path, const char *backup_path,
+			 char *err, size_t len);
+void store_close(struct store *st);
+
+/* Applies ops in one transaction, all or nothing, and logs them with meta.
+ * Returns STORE_OK or STORE_BACKUP_FAILED with *new_version set (and err
+ * saying what went wrong with the copy in the latter case), or -1 with err
+ * naming the op and field at fault and nothing changed. */
+int store_commit(struct store *st, const struct change_meta *meta,
+		 const json_t *ops, uint64_t *new_version, char *err,
+		 size_t len);
+/* The same with the ops as JSON text, as they come off the socket. */
+int store_commit_text(struct store *st, const struct change_meta *meta,
+		      const char *ops, uint64_t *new_version, char *err,
+		      size_t len);
+
+/* NULL when the copy matches the store, else why it does not. */
+const char *store_backup_error(const struct store *st);
+
+/* The current state, or NULL with err. */
+json_t *store_state(struct store *st, char *err, size_t len);
+uint64_t store_version(const struct store *st);
+/* SHA-256, in hex, of the current state without its version, dumped with
+ * JSON_SORT_KEYS | JSON_COMPACT. Returns 0. */
+int store_digest(const struct store *st, char out[STORE_DIGEST_LEN]);
+
+/* The log from from_version on, oldest first, at most limit entries (0 =
+ * all): [{"version", "time_ms", "user", "uid", "environment", "reason",
+ * "automatic", "ops", "digest"}]. NULL with err on failure. */
+json_t *store_history(struct store *st, uint64_t from_version,
+		      unsigned int limit, char *err, size_t len);
+
+/* The state at path, as store_state gives it, and its version, for a
+ * process other than the store's: read without writing to the store,
+ * while the process that writes it runs or after it died. Checked as
+ * store_open checks it: the stored services must hash to the log's last
+ * digest. NULL with err saying why. */
+json_t *store_read_state(const char *path, uint64_t *version, char *err,
+			 size_t len);
+
+/* The state as it was at version (0 = empty), rebuilt by replaying the log
+ * and checked against the digest logged for that version. NULL with err on
+ * failure. */
+json_t *store_state_at(struct store *st, uint64_t version, char *err,
+		       size_t len);
+
+#endif

@@ -1,0 +1,210 @@
+#include "sync.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "change.h"
+#include "jsonline.h"
+#include "model.h"
+#include "plan.h"
+
+const char *sync_status_name(enum sync_status st)
+{
+	static const char *const names[] = {
+		[SYNC_UNKNOWN] = "unknown", [SYNC_UNREACHABLE] = "unreachable",
+		[SYNC_IN_SYNC] = "in sync", [SYNC_BEHIND] = "behind",
+		[SYNC_HOLD] = "held",
+	};
+
+	return names[st];
+}
+
+int sync_digest(const json_t *services, char out[STORE_DIGEST_LEN], char *err,
+		size_t err_len)
+{
+	json_t *empty = json_array(), *ops = plan_ops(empty, services);
+	struct model *m = model_new();
+	int rc = -1;
+
+	if (m) {
+		model_begin(m);
+		/* no services: the empty state, which no change describes */
+		if (json_array_size(ops) == 0 ||
+		    change_apply(m, ops, err, err_len) == 0) {
+			model_commit(m);
+			rc = model_digest(m, out);
+		} else {
+			model_rollback(m);
+		}
+		model_free(m);
+	}
+	json_decref(ops);
+	json_decref(empty);
+	return rc;
+}
+
+static json_t *call(struct sync *s, json_t *req, char *err, size_t err_len)
+{
+	json_t *resp = jsonline_call(s->socket, req, SYNC_MAX_RESPONSE, err,
+				     err_len);
+
+	json_decref(req);
+	if (resp && !json_is_true(json_object_get(resp, "ok"))) {
+		const char *why = json_string_value(json_object_get(resp, "error"));
+
+		snprintf(err, err_len, "dataplane: %s",
+			 why ? why : "refused, without saying why");
+		json_decref(resp);
+		return NULL;
+	}
+	return resp;
+}
+
+json_t *sync_live_state(struct sync *s, uint64_t *version, char *err,
+			size_t err_len)
+{
+	json_t *resp = call(s, json_pack("{s:s}", "cmd", "state"), err, err_len);
+	json_t *services;
+
+	if (!resp)
+		return NULL;
+	/* NULL must come with err, which callers print */
+	if (!json_is_integer(json_object_get(resp, "version")) ||
+	    json_integer_value(json_object_get(resp, "version")) < 0 ||
+	    !json_is_array(json_object_get(resp, "services"))) {
+		snprintf(err, err_len, "dataplane: its state has no version or "
+			 "no services array");
+		json_decref(resp);
+		return NULL;
+	}
+	*version = (uint64_t)json_integer_value(json_object_get(resp, "version"));
+	services = json_incref(json_object_get(resp, "services"));
+	json_decref(resp);
+	return services;
+}
+
+static int push(struct sync *s, struct store *st, bool approved, char *err,
+		size_t err_len)
+{
+	json_t *state = store_state(st, err, err_len), *resp;
+
+	if (!state)
+		return -1;
+	resp = call(s, json_pack("{s:s, s:I, s:O, s:b}", "cmd", "apply",
+				 "version", (json_int_t)store_version(st),
+				 "services", json_object_get(state, "services"),
+				 "approved", approved), err, err_len);
+	json_decref(state);
+	if (!resp)
+		return -1;
+	json_decref(resp);
+	s->status = SYNC_IN_SYNC;
+	s->dp_version = store_version(st);
+	store_digest(st, s->dp_digest);
+	snprintf(s->note, sizeof(s->note), "runs version %" PRIu64,
+		 s->dp_version);
+	return 0;
+}
+
+/* Whether the state the dataplane runs as version v is the one the store's
+ * log recorded for v: only then is a dataplane with an older version
+ * merely behind. A store that lost changes and made others since can have
+ * passed the dataplane's version with another history. Version 0 is the
+ * dataplane's own config, never pushed, which any store supersedes. */
+static bool in_log(struct store *st, uint64_t v, const char *digest)
+{
+	char err[256];
+	const char *logged;
+	json_t *h, *e;
+	bool same;
+
+	if (v == 0)
+		return true;
+	h = store_history(st, v, 1, err, sizeof(err));
+	e = json_array_get(h, 0);
+	logged = json_string_value(json_object_get(e, "digest"));
+	same = json_integer_value(json_object_get(e, "version")) ==
+	       (json_int_t)v && logged && strcmp(logged, digest) == 0;
+	json_decref(h);
+	return same;
+}
+
+/* Reads the dataplane and sets the status from what it runs; pushes
+ * nothing. */
+static void check(struct sync *s, struct store *st)
+{
+	char err[512], digest[STORE_DIGEST_LEN];
+	uint64_t v;
+	json_t *live = sync_live_state(s, &v, err, sizeof(err));
+
+	if (!live) {
+		s->status = SYNC_UNREACHABLE;
+		snprintf(s->note, sizeof(s->note), "%s", err);
+		return;
+	}
+	if (sync_digest(live, s->dp_digest, err, sizeof(err)) < 0) {
+		s->status = SYNC_HOLD;
+		snprintf(s->note, sizeof(s->note), "its state is not valid: %s",
+			 err);
+		json_decref(live);
+		return;
+	}
+	json_decref(live);
+	s->dp_version = v;
+	store_digest(st, digest);
+	if (strcmp(digest, s->dp_digest) == 0 && v == store_version(st)) {
+		s->status = SYNC_IN_SYNC;
+		snprintf(s->note, sizeof(s->note), "runs version %" PRIu64, v);
+	} else if ((v < store_version(st) && in_log(st, v, s->dp_digest)) ||
+		   strcmp(digest, s->dp_digest) == 0) {
+		/* older, or the same services under another label */
+		s->status = SYNC_BEHIND;
+		snprintf(s->note, sizeof(s->note), "runs version %" PRIu64
+			 ", behind the store's %" PRIu64, v, store_version(st));
+	} else {
+		s->status = SYNC_HOLD;
+		snprintf(s->note, sizeof(s->note),
+			 "runs version %" PRIu64 " with digest %.12s, but the store "
+			 "has version %" PRIu64 " with digest %.12s: the store has "
+			 "lost or diverged from the live state. Not pushing; "
+			 "`fulcrumctl adopt` takes the live state into the store",
+			 v, s->dp_digest, store_version(st), digest);
+	}
+}
+
+void sync_reconcile(struct sync *s, struct store *st)
+{
+	char err[512];
+
+	check(s, st);
+	if (s->status == SYNC_BEHIND && push(s, st, false, err, sizeof(err)) < 0)
+		snprintf(s->note, sizeof(s->note), "runs version %" PRIu64
+			 ", behind the store's %" PRIu64 "; push failed: %s",
+			 s->dp_version, store_version(st), err);
+}
+
+int sync_push(struct sync *s, struct store *st, bool approved, char *err,
+	      size_t err_len)
+{
+	/* what the dataplane runs now, not at the last reconcile: it may
+	 * have come back since with a state the store must not overwrite */
+	check(s, st);
+	if (s->status == SYNC_UNREACHABLE) {
+		snprintf(err, err_len, "%s", s->note);
+		return -1;
+	}
+	if (s->status == SYNC_HOLD) {
+		snprintf(err, err_len, "dataplane held: %s", s->note);
+		return -1;
+	}
+	if (s->status == SYNC_IN_SYNC)
+		return 0;
+	if (push(s, st, approved, err, err_len) < 0) {
+		/* it forwards on what it had; the next reconcile tries again */
+		s->status = SYNC_UNREACHABLE;
+		snprintf(s->note, sizeof(s->note), "%s", err);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,268 @@
+#include "control.h"
+
+#include <sys/socket.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_rcu_qsbr.h>
+
+#include "dataplane.h"
+#include "fwd_update.h"
+#include "jsonline.h"
+#include "state_json.h"
+#include "stats.h"
+
+#define POLL_MS 200         /* how soon the thread notices a stop */
+
+static json_t *refuse(const char *fmt, const char *detail)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text), fmt, detail);
+	return json_pack("{s:b, s:s}", "ok", 0, "error", text);
+}
+
+static json_t *status(struct dataplane *dp)
+{
+	json_t *ports = json_array();
+
+	for (uint16_t i = 0; i < dp->n_ports; i++) {
+		const struct port_runtime *p = &dp->ports[i];
+		struct rte_eth_stats st = { 0 };
+		char mac[RTE_ETHER_ADDR_FMT_SIZE];
+
+		rte_eth_stats_get(p->port_id, &st);
+		rte_ether_format_addr(mac, sizeof(mac), &p->mac);
+		json_array_append_new(ports, json_pack(
+			"{s:s, s:s, s:s, s:i, s:I, s:I, s:I}",
+			"name", dp->cfg.ports[i].name,
+			"driver", port_driver_name(dp->cfg.ports[i].driver),
+			"mac", mac, "queues", (json_int_t)p->n_rxq,
+			"rx", (json_int_t)st.ipackets,
+			"tx", (json_int_t)st.opackets,
+			"missed", (json_int_t)st.imissed));
+	}
+	return json_pack("{s:b, s:i, s:I, s:i, s:i, s:I, s:o}", "ok", 1,
+			 "protocol", CONTROL_PROTOCOL,
+			 "version", (json_int_t)dp->version,
+			 "services", (int)dp->fwd->n_services,
+			 "workers", (int)dp->n_workers,
+			 "uptime_s", (json_int_t)(dataplane_now(dp, rte_rdtsc()) - 1),
+			 "ports", ports);
+}
+
+/* Active backends a live service has now. */
+static uint32_t live_active(const struct fwd_state *live, const char *name)
+{
+	for (uint32_t id = 0; id < live->capacity; id++) {
+		const struct service *svc = live->services[id];
+		const struct service_table *t;
+		uint32_t n = 0;
+
+		if (!svc || strcmp(svc->name, name) != 0)
+			continue;
+		t = service_table_get(svc);
+		for (uint32_t b = 0; b < t->n_backends; b++)
+			n += t->backends[b].state == BACKEND_ACTIVE;
+		return n;
+	}
+	return 0;
+}
+
+/* The accident this guards against: a control plane that lost its data
+ * pushing an empty or gutted state into a running balancer. What counts
+ * is what the update takes away: a service an operator already drained
+ * on purpose does not hold up later updates. */
+static const char *unsafe(const struct fwd_state *live,
+			  const struct service_config *want, uint32_t n)
+{
+	static char why[256];
+
+	if (n == 0 && live->n_services > 0)
+		return "the update removes every service";
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t usable = 0;
+
+		for (uint32_t b = 0; b < want[i].n_backends; b++)
+			usable += want[i].backends[b].state == BACKEND_ACTIVE;
+		if (usable == 0 && live_active(live, want[i].name) > 0) {
+			snprintf(why, sizeof(why), "the update leaves live service "
+				 "%s with no active backend", want[i].name);
+			return why;
+		}
+	}
+	return NULL;
+}
+
+static json_t *apply(struct dataplane *dp, const json_t *req)
+{
+	struct service_config *want;
+	struct fwd_update u;
+	json_int_t version = 0;
+	json_t *services = NULL;
+	int approved = 0;
+	json_error_t je;
+	const char *why;
+	char err[512];
+	bool changed;
+	uint32_t n;
+
+	if (json_unpack_ex((json_t *)req, &je, JSON_STRICT, "{s:s, s:I, s:o, s?b}",
+			   "cmd", &why, "version", &version, "services",
+			   &services, "approved", &approved) < 0)
+		return refuse("apply: %s", je.text);
+	if (version < 0)
+		return refuse("apply: %s", "version is negative");
+	if (state_json_parse(services, &want, &n, err, sizeof(err)) < 0)
+		return refuse("apply: %s", err);
+	why = approved ? NULL : unsafe(dp->fwd, want, n);
+	if (why) {
+		state_json_free(want, n);
+		return refuse("apply refused: %s; send it as approved if meant",
+			      why);
+	}
+	if (fwd_update_prepare(dp->fwd, want, n, dataplane_now(dp, rte_rdtsc()),
+			       &u, err, sizeof(err)) < 0) {
+		state_json_free(want, n);
+		return refuse("apply: %s", err);
+	}
+	state_json_free(want, n);
+	changed = fwd_update_changes(&u);
+	fwd_update_publish(&dp->fwd, &u);
+	/* every reader has moved on from what the update replaced */
+	rte_rcu_qsbr_synchronize(dp->rcu, RTE_QSBR_THRID_INVALID);
+	fwd_update_finish(&u);
+	dp->version = (uint64_t)version;
+	return json_pack("{s:b, s:I, s:b}", "ok", 1, "version", version,
+			 "changed", changed);
+}
+
+json_t *control_handle(struct dataplane *dp, const json_t *req)
+{
+	const char *cmd = json_string_value(json_object_get(req, "cmd"));
+
+	if (!json_is_object(req) || !cmd)
+		return refuse("%s", "a request is an object with a \"cmd\"");
+	if (strcmp(cmd, "status") == 0)
+		return status(dp);
+	if (strcmp(cmd, "state") == 0)
+		return json_pack("{s:b, s:I, s:o}", "ok", 1, "version",
+				 (json_int_t)dp->version, "services",
+				 state_json_dump(dp->fwd));
+	if (strcmp(cmd, "stats") == 0)
+		return json_pack("{s:b, s:o}", "ok", 1, "stats", stats_json(dp));
+	if (strcmp(cmd, "apply") == 0)
+		return apply(dp, req);
+	return refuse("unknown cmd '%s' (status, state, stats, apply)", cmd);
+}
+
+static bool respond(int fd, json_t *resp)
+{
+	bool ok = jsonline_send(fd, resp) == 0;
+
+	json_decref(resp);
+	return ok;
+}
+
+/* Serves one client until it hangs up: a line in, a line out. */
+static void serve(struct dataplane *dp, int fd)
+{
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+
+	while (buf && !dataplane_stopping(dp)) {
+		char *nl = memchr(buf, '\n', len);
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (nl) {
+			json_error_t je;
+			json_t *req = json_loadb(buf, (size_t)(nl - buf), 0, &je);
+			json_t *resp = req ? control_handle(dp, req) :
+					     refuse("malformed JSON: %s", je.text);
+
+			json_decref(req);
+			if (!respond(fd, resp))
+				break;
+			len -= (size_t)(nl + 1 - buf);
+			memmove(buf, nl + 1, len);
+			continue;
+		}
+		if (len == cap) {
+			char *more;
+
+			if (cap >= CONTROL_MAX_REQUEST) {
+				respond(fd, refuse("%s", "request too long"));
+				break;
+			}
+			more = realloc(buf, cap * 2);
+			if (!more)
+				break;
+			buf = more;
+			cap *= 2;
+		}
+		if (poll(&p, 1, POLL_MS) <= 0)
+			continue;
+		n = recv(fd, buf + len, cap - len, 0);
+		if (n <= 0) {
+			if (len)   /* a last request cut short */
+				respond(fd, refuse("%s", "request ends without "
+						   "a newline"));
+			break;
+		}
+		len += (size_t)n;
+	}
+	free(buf);
+}
+
+static void *control_main(void *arg)
+{
+	struct dataplane *dp = arg;
+
+	while (!dataplane_stopping(dp)) {
+		struct pollfd p = { .fd = dp->control_fd, .events = POLLIN };
+		int fd;
+
+		if (poll(&p, 1, POLL_MS) <= 0)
+			continue;
+		fd = accept(dp->control_fd, NULL, NULL);
+		if (fd < 0)
+			continue;
+		serve(dp, fd);
+		close(fd);
+	}
+	return NULL;
+}
+
+int control_start(struct dataplane *dp, const char *path, char *err,
+		  size_t err_len)
+{
+	int fd = jsonline_listen(path, (gid_t)-1, err, err_len);
+
+	if (fd < 0)
+		return -1;
+	dp->control_fd = fd;
+	if (pthread_create(&dp->control_thread, NULL, control_main, dp) != 0) {
+		snprintf(err, err_len, "cannot start the control thread");
+		close(fd);
+		dp->control_fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+void control_stop(struct dataplane *dp)
+{
+	if (dp->control_fd < 0)
+		return;
+	pthread_join(dp->control_thread, NULL);
+	close(dp->control_fd);
+	unlink(dp->cfg.control_socket);
+	dp->control_fd = -1;
+}

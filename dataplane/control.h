@@ -1,0 +1,41 @@
+/* The dataplane's control socket: a UNIX socket on which the control
+ * process (or an operator's script) reads the live state and counters and
+ * applies a new state. It runs in a thread of its own, off the lcores:
+ * building Maglev tables takes milliseconds, and waiting for the workers'
+ * grace period must not hold up the exception path.
+ *
+ * Protocol, version 1: one JSON object per line each way.
+ *   {"cmd": "status"}  -> {"ok": true, "protocol": 1, "version": N,
+ *                          "services": n, "workers": n, "ports": [...]}
+ *   {"cmd": "state"}   -> {"ok": true, "version": N, "services": [...]}
+ *   {"cmd": "stats"}   -> {"ok": true, "stats": {...}}  (stats.h)
+ *   {"cmd": "apply", "version": N, "services": [...], "approved": false}
+ *                      -> {"ok": true, "version": N, "changed": bool}
+ * A refusal is {"ok": false, "error": "..."} and changes nothing. An apply
+ * that would empty the dataplane, or leave a live service with no backend
+ * that takes new flows, is refused unless "approved" is true: a state
+ * built from missing data must not reach a running balancer by accident.
+ * "version" is the control plane's; the dataplane keeps it to say which
+ * state it runs. */
+#ifndef FULCRUM_CONTROL_H
+#define FULCRUM_CONTROL_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#define CONTROL_PROTOCOL 1
+#define CONTROL_MAX_REQUEST (256u << 20)   /* bytes in one request line */
+
+struct dataplane;
+
+/* Binds path (mode 0660) and starts the thread. Returns 0 or -1 with err. */
+int control_start(struct dataplane *dp, const char *path, char *err,
+		  size_t err_len);
+void control_stop(struct dataplane *dp);
+
+/* Handles one request; returns the response (never NULL). Also what the
+ * tests call. */
+json_t *control_handle(struct dataplane *dp, const json_t *request);
+
+#endif

@@ -1,0 +1,81 @@
+/* Next-hop MAC addresses, learned by the dataplane itself from ARP and
+ * neighbour discovery, so that no operator types in a backend's MAC.
+ *
+ * The control side adds entries (one writer); workers look them up and
+ * record what they learn with a single atomic 64-bit store, so any worker
+ * may learn any neighbour without a lock, and the last answer wins. */
+#ifndef FULCRUM_NEIGH_H
+#define FULCRUM_NEIGH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_ether.h>
+#include <rte_hash.h>
+
+#include "ip_addr.h"
+
+#define NEIGH_NONE UINT32_MAX
+#define NEIGH_STALE_S 60      /* ask again after this long without news */
+
+struct neigh_key {
+	union ip_addr addr;
+	uint8_t family;
+	uint8_t pad[7];        /* zero: keys hash as plain bytes */
+};
+
+_Static_assert(sizeof(struct neigh_key) == 24, "neigh_key has no hidden padding");
+
+/* mac in bits 0..47, port index in bits 48..55, bit 63 = resolved */
+#define NEIGH_RESOLVED (1ull << 63)
+
+struct neigh_entry {
+	struct neigh_key key;
+	uint16_t port;            /* where to ask: the port on its subnet */
+	bool is_static;
+	uint64_t mac_port;        /* atomic; 0 = not resolved */
+	uint32_t learned_at;      /* atomic; seconds, for staleness */
+};
+
+struct neigh_table {
+	struct rte_hash *index;   /* neigh_key -> position in entries */
+	uint32_t capacity;
+	uint32_t count;           /* atomic; entries published so far */
+	struct neigh_entry *entries;
+};
+
+struct neigh_table *neigh_table_create(const char *name, uint32_t capacity,
+				       int socket);
+void neigh_table_free(struct neigh_table *t);
+
+/* Control side: returns the index of addr's entry, adding it if new. */
+uint32_t neigh_add(struct neigh_table *t, const union ip_addr *addr,
+		   uint8_t family, uint16_t port);
+void neigh_set_static(struct neigh_table *t, uint32_t idx,
+		      const struct rte_ether_addr *mac, uint16_t port);
+
+/* Worker side: records a MAC heard from addr on port, if addr is a
+ * neighbour we care about. Returns true if it was. */
+bool neigh_learn(struct neigh_table *t, const union ip_addr *addr,
+		 uint8_t family, const struct rte_ether_addr *mac,
+		 uint16_t port, uint32_t now);
+
+/* Worker side: the resolved MAC and port of entry idx, or false. */
+static inline bool neigh_get(const struct neigh_table *t, uint32_t idx,
+			     struct rte_ether_addr *mac, uint16_t *port)
+{
+	uint64_t v = __atomic_load_n(&t->entries[idx].mac_port,
+				     __ATOMIC_RELAXED);
+
+	if (!(v & NEIGH_RESOLVED))
+		return false;
+	for (int i = 0; i < RTE_ETHER_ADDR_LEN; i++)
+		mac->addr_bytes[i] = (uint8_t)(v >> (8 * i));
+	*port = (uint16_t)((v >> 48) & 0xff);
+	return true;
+}
+
+/* True if the entry needs an ARP request or solicitation now. */
+bool neigh_needs_probe(const struct neigh_table *t, uint32_t idx, uint32_t now);
+
+#endif

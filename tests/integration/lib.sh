@@ -1,0 +1,152 @@
+# Shared by the end-to-end tests: the namespace topology, a dataplane in
+# fc-lb, and checks that fail the test with a message. Sourced, not run.
+# Whatever happens, the EXIT trap stops the dataplane and removes the
+# topology.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${FULCRUM_BUILD:-$ROOT/build}
+TOPOLOGY=$ROOT/scripts/topology
+WORK=$(mktemp -d /tmp/fulcrum-it.XXXXXX)
+DP_PID=
+FD_PID=
+RUNDIR=          # a test's socket directory under /run, removed at exit
+VIP=10.99.0.100
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+pass() {
+	echo "ok: $*"
+}
+
+cleanup() {
+	local rc=$?
+
+	set +e
+	stop_fulcrumd KILL
+	[[ -n $RUNDIR ]] && rm -rf "$RUNDIR"
+	stop_dataplane
+	"$TOPOLOGY" down
+	rm -rf /run/fulcrum-test     # static.ini's control socket directory
+	if ((rc != 0)) && [[ -f $WORK/dataplane.log ]]; then
+		echo "--- dataplane log" >&2
+		tail -n 30 "$WORK/dataplane.log" >&2
+	fi
+	rm -rf "$WORK"
+	exit "$rc"
+}
+
+# Needs root for namespaces; elsewhere the test is skipped (77).
+require_root() {
+	if ((EUID != 0)); then
+		echo "skip: needs root for network namespaces"
+		exit 77
+	fi
+}
+
+topology_up() {
+	trap cleanup EXIT
+	trap 'exit 130' INT TERM
+	"$TOPOLOGY" up "${1:-3}" >/dev/null
+}
+
+# try_dataplane CONFIG: starts fulcrum-dataplane in fc-lb and waits until
+# it reports its ports up. Returns non-zero if it does not come up.
+try_dataplane() {
+	local config=$1 i
+
+	ip netns exec fc-lb "$BUILD/fulcrum-dataplane" -c "$config" \
+		>"$WORK/dataplane.log" 2>&1 &
+	DP_PID=$!
+	for ((i = 0; i < 200; i++)); do
+		grep -q ' up$' "$WORK/dataplane.log" && return 0
+		kill -0 "$DP_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	stop_dataplane
+	return 1
+}
+
+# start_dataplane CONFIG: the dataplane on lan0 with net_af_xdp, falling
+# back to the config's own driver (af_packet) where AF_XDP is not to be
+# had; then the host address on its exception tap.
+start_dataplane() {
+	local config=$1
+
+	sed 's/^driver = af_packet$/driver = af_xdp/' "$config" >"$WORK/xdp.ini"
+	if try_dataplane "$WORK/xdp.ini"; then
+		DP_DRIVER=af_xdp
+	else
+		cp "$WORK/dataplane.log" "$WORK/dataplane-xdp.log"
+		try_dataplane "$config" ||
+			fail "dataplane did not come up: $(tail -n 5 "$WORK/dataplane.log")"
+		DP_DRIVER=af_packet
+	fi
+	echo "dataplane up on lan0 with $DP_DRIVER"
+	"$TOPOLOGY" host-addr
+}
+
+# Stops the dataplane with SIGINT; its final statistics end up in
+# $WORK/dataplane.log.
+stop_dataplane() {
+	[[ -n $DP_PID ]] || return 0
+	kill -INT "$DP_PID" 2>/dev/null || true
+	wait "$DP_PID" 2>/dev/null || true
+	DP_PID=
+}
+
+# stat NAME: a counter from the final statistics ("rx 5 tx 3 ...").
+stat() {
+	grep -oE "(^| )$1 [0-9]+" "$WORK/dataplane.log" | tail -n 1 |
+		awk '{print $2}'
+}
+
+client() {
+	ip netns exec fc-cli "$@"
+}
+
+# Requests answered per backend, from the backends' nginx access logs.
+requests_per_backend() {
+	local log
+
+	for log in /run/fulcrum-topology/be*/access.log; do
+		printf '%s %s\n' "$(basename "$(dirname "$log")")" \
+			"$(wc -l <"$log")"
+	done
+}
+
+clear_access_logs() {
+	local log
+
+	for log in /run/fulcrum-topology/be*/access.log; do
+		: >"$log"
+	done
+}
+
+stop_fulcrumd() {
+	[[ -n $FD_PID ]] || return 0
+	kill -"${1:-INT}" "$FD_PID" 2>/dev/null || true
+	wait "$FD_PID" 2>/dev/null || true
+	FD_PID=
+}
+
+# Starts fulcrumd with $WORK/fulcrumd.ini in the balancer's namespace, as
+# on a balancer host (its health checks leave through the exception tap),
+# and waits until it answers on $FULCRUM_SOCKET.
+start_fulcrumd() {
+	local i
+
+	ip netns exec fc-lb "$BUILD/controlplane/fulcrumd" -c "$WORK/fulcrumd.ini" \
+		>>"$WORK/fulcrumd.log" 2>&1 &
+	FD_PID=$!
+	for ((i = 0; i < 50; i++)); do
+		[[ -S $FULCRUM_SOCKET ]] && ctl status >/dev/null 2>&1 && return
+		sleep 0.1
+	done
+	fail "fulcrumd did not start: $(tail -n 5 "$WORK/fulcrumd.log")"
+}
+
+ctl() { "$BUILD/controlplane/fulcrumctl" "$@"; }
+prod() { ctl --env production --reason "integration test" "$@"; }

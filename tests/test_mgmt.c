@@ -1,0 +1,1718 @@
+/* The management protocol fulcrumd serves (mgmt.h), driven without its
+ * socket: reads, refusals that change nothing, environment checks, the
+ * safety rule on changes, declarative apply, diffs between versions, the
+ * plan that both are built on, the line framing of both sockets, and the
+ * sync with a fake dataplane that listens on a socket of its own. Each
+ * test works in a directory of its own under /tmp. */
+#define _XOPEN_SOURCE 700
+#include <errno.h>
+#include <ftw.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "change.h"
+#include "jsonline.h"
+#include "mgmt.h"
+#include "model.h"
+#include "plan.h"
+
+/* A dataplane that answers "state" with what it was given and "apply"
+ * by taking the pushed state, keeping every apply it got. */
+struct fake_dp {
+	pthread_t thread;
+	int lfd;
+	volatile bool stop;
+	pthread_mutex_t lock;
+	json_int_t version;
+	json_t *services;
+	json_t *applied;        /* the apply requests, in order */
+	char path[DAEMON_TEXT_LEN];
+};
+
+struct env {
+	char dir[64];
+	struct fulcrumd d;
+	struct peer peer;
+	struct fake_dp *dp;
+};
+
+static char err[1024];
+
+static int remove_entry(const char *path, const struct stat *sb, int flag,
+			struct FTW *ftw)
+{
+	(void)sb; (void)flag; (void)ftw;
+	return remove(path);
+}
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	char path[160], backup[160];
+
+	assert_non_null(e);
+	snprintf(e->dir, sizeof(e->dir), "/tmp/fulcrum-mgmt-XXXXXX");
+	assert_non_null(mkdtemp(e->dir));
+	daemon_config_defaults(&e->d.cfg);
+	snprintf(e->d.cfg.environment, sizeof(e->d.cfg.environment),
+		 "production");
+	snprintf(e->d.cfg.cluster_id, sizeof(e->d.cfg.cluster_id), "c1");
+	snprintf(e->d.cfg.dataplane_socket, sizeof(e->d.cfg.dataplane_socket),
+		 "%s/dataplane.sock", e->dir);
+	snprintf(e->d.cfg.admins, sizeof(e->d.cfg.admins), "alice");
+	snprintf(e->d.cfg.operators, sizeof(e->d.cfg.operators), "carol");
+	snprintf(e->d.cfg.viewers, sizeof(e->d.cfg.viewers), "bob");
+	snprintf(e->d.cfg.audit_log, sizeof(e->d.cfg.audit_log), "%s/audit.log",
+		 e->dir);
+	snprintf(e->d.cfg.freeze_file, sizeof(e->d.cfg.freeze_file), "%s/freeze",
+		 e->dir);
+	snprintf(e->d.cfg.plans_dir, sizeof(e->d.cfg.plans_dir), "%s/plans",
+		 e->dir);
+	snprintf(path, sizeof(path), "%s/state.db", e->dir);
+	snprintf(backup, sizeof(backup), "%s/backup.db", e->dir);
+	e->d.store = store_open(path, backup, err, sizeof(err));
+	if (!e->d.store)
+		fail_msg("store_open: %s", err);
+	e->d.sync.socket = e->d.cfg.dataplane_socket;
+	e->peer = (struct peer){ .uid = 1000, .gid = 1000, .user = "alice" };
+	*state = e;
+	return 0;
+}
+
+static void fake_stop(struct fake_dp *f);
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+
+	if (e->dp)
+		fake_stop(e->dp);
+	store_close(e->d.store);
+	nftw(e->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+	free(e);
+	return 0;
+}
+
+static json_t *parse(const char *text)
+{
+	json_error_t je;
+	json_t *j = json_loads(text, JSON_DECODE_ANY, &je);
+
+	if (!j)
+		fail_msg("bad JSON in the test: %s: %s", je.text, text);
+	return j;
+}
+
+/* Sends one request, as text, and returns the response. */
+static json_t *ask(struct env *e, const char *text)
+{
+	json_t *req = parse(text), *resp;
+
+	resp = mgmt_handle(&e->d, &e->peer, req);
+	json_decref(req);
+	assert_non_null(resp);
+	return resp;
+}
+
+static char *dump(const json_t *j)
+{
+	static char text[8192];
+	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+
+	snprintf(text, sizeof(text), "%s", s ? s : "(null)");
+	free(s);
+	return text;
+}
+
+static void assert_ok(const json_t *resp)
+{
+	if (!json_is_true(json_object_get(resp, "ok")))
+		fail_msg("refused: %s", dump(resp));
+}
+
+static void assert_json_text(const json_t *got, const char *want_text)
+{
+	json_t *want = parse(want_text);
+
+	if (!json_equal((json_t *)got, want))
+		fail_msg("got %s\nwant %s", dump(got), want_text);
+	json_decref(want);
+}
+
+/* Asks, expects ok, and returns the response for a closer look. */
+static json_t *ask_ok(struct env *e, const char *text)
+{
+	json_t *resp = ask(e, text);
+
+	assert_ok(resp);
+	return resp;
+}
+
+/* The request must be refused with an error holding each of the
+ * NULL-terminated strings, and the store must be as it was. */
+static void assert_refused(struct env *e, const char *text, ...)
+{
+	char before[STORE_DIGEST_LEN], after[STORE_DIGEST_LEN];
+	uint64_t version = store_version(e->d.store);
+	const char *error, *want;
+	json_t *resp;
+	va_list ap;
+
+	store_digest(e->d.store, before);
+	resp = ask(e, text);
+	if (!json_is_false(json_object_get(resp, "ok")))
+		fail_msg("not refused: %s\n-> %s", text, dump(resp));
+	error = json_string_value(json_object_get(resp, "error"));
+	if (!error || !*error)
+		fail_msg("refused without an error: %s", dump(resp));
+	va_start(ap, text);
+	while ((want = va_arg(ap, const char *)))
+		if (!strstr(error, want))
+			fail_msg("%s\nrefused with '%s', expected '%s'", text,
+				 error, want);
+	va_end(ap);
+	json_decref(resp);
+	assert_int_equal(store_version(e->d.store), version);
+	store_digest(e->d.store, after);
+	assert_string_equal(before, after);
+}
+
+static json_int_t int_at(const json_t *j, const char *path)
+{
+	char key[64];
+	const char *dot;
+
+	while ((dot = strchr(path, '.'))) {
+		snprintf(key, sizeof(key), "%.*s", (int)(dot - path), path);
+		j = json_object_get(j, key);
+		path = dot + 1;
+	}
+	if (!json_is_integer(json_object_get(j, path)))
+		fail_msg("no integer %s", path);
+	return json_integer_value(json_object_get(j, path));
+}
+
+static const char *str_at(const json_t *j, const char *path)
+{
+	char key[64];
+	const char *dot;
+
+	while ((dot = strchr(path, '.'))) {
+		snprintf(key, sizeof(key), "%.*s", (int)(dot - path), path);
+		j = json_object_get(j, key);
+		path = dot + 1;
+	}
+	if (!json_is_string(json_object_get(j, path)))
+		fail_msg("no string %s in %s", path, dump(j));
+	return json_string_value(json_object_get(j, path));
+}
+
+static json_t *services_now(struct env *e)
+{
+	json_t *st = store_state(e->d.store, err, sizeof(err)), *s;
+
+	if (!st)
+		fail_msg("store_state: %s", err);
+	s = json_incref(json_object_get(st, "services"));
+	json_decref(st);
+	return s;
+}
+
+/* web, one active backend; the store's own shape, with every default. */
+#define WEB_ONE \
+	"{\"name\": \"web\", \"vip\": \"10.0.0.100\", \"proto\": \"tcp\"," \
+	" \"port\": 80, \"mode\": \"l2dsr\", \"table_size\": 65537," \
+	" \"gue_port\": 6080, \"backends\": [{\"addr\": \"10.0.1.10\"," \
+	" \"weight\": 1, \"state\": \"active\"}]}"
+
+#define ADD_WEB \
+	"{\"op\": \"service_add\", \"name\": \"web\", \"vip\": \"10.0.0.100\"," \
+	" \"proto\": \"tcp\", \"port\": 80, \"mode\": \"l2dsr\"," \
+	" \"backends\": [{\"addr\": \"10.0.1.10\", \"weight\": 1}]}"
+
+#define ADD_DNS \
+	"{\"op\": \"service_add\", \"name\": \"dns\", \"vip\": \"10.0.0.53\"," \
+	" \"proto\": \"udp\", \"port\": 53, \"mode\": \"gue\"," \
+	" \"table_size\": 1009, \"backends\": [{\"addr\": \"10.0.2.1\"," \
+	" \"weight\": 2}]}"
+
+/* ADD_DNS as a plan gives it back from the store: every field. */
+#define DNS_ADDED \
+	"{\"op\": \"service_add\", \"name\": \"dns\", \"vip\": \"10.0.0.53\"," \
+	" \"proto\": \"udp\", \"port\": 53, \"mode\": \"gue\"," \
+	" \"table_size\": 1009, \"gue_port\": 6080, \"backends\":" \
+	" [{\"addr\": \"10.0.2.1\", \"weight\": 2, \"state\": \"active\"}]}"
+
+#define CHANGE(ops) \
+	"{\"cmd\": \"change\", \"env\": \"production\", \"reason\": \"test\"," \
+	" \"ops\": [" ops "]}"
+
+#define CHANGE_APPROVED(ops) \
+	"{\"cmd\": \"change\", \"env\": \"production\", \"reason\": \"test\"," \
+	" \"approved\": true, \"ops\": [" ops "]}"
+
+static uint64_t commit_ok(struct env *e, const char *text)
+{
+	uint64_t before = store_version(e->d.store);
+	json_t *resp = ask_ok(e, text);
+	json_int_t v = int_at(resp, "version");
+
+	assert_int_equal(v, before + 1);
+	assert_int_equal(store_version(e->d.store), v);
+	json_decref(resp);
+	return (uint64_t)v;
+}
+
+/* ---- the fake dataplane ---- */
+
+static json_t *fake_answer(struct fake_dp *f, const json_t *req)
+{
+	const char *cmd = json_string_value(json_object_get(req, "cmd"));
+	json_t *resp;
+
+	pthread_mutex_lock(&f->lock);
+	if (cmd && strcmp(cmd, "state") == 0 && json_is_null(f->services)) {
+		/* a broken dataplane: an answer without its services */
+		resp = json_pack("{s:b, s:I}", "ok", 1, "version", f->version);
+	} else if (cmd && strcmp(cmd, "state") == 0) {
+		resp = json_pack("{s:b, s:I, s:O}", "ok", 1, "version",
+				 f->version, "services", f->services);
+	} else if (cmd && strcmp(cmd, "apply") == 0 &&
+		   json_is_integer(json_object_get(req, "version")) &&
+		   json_is_array(json_object_get(req, "services"))) {
+		json_array_append_new(f->applied, json_deep_copy(req));
+		f->version = json_integer_value(json_object_get(req, "version"));
+		json_decref(f->services);
+		f->services = json_deep_copy(json_object_get(req, "services"));
+		resp = json_pack("{s:b, s:I, s:b}", "ok", 1, "version",
+				 f->version, "changed", 1);
+	} else {
+		resp = json_pack("{s:b, s:s}", "ok", 0, "error", "bad request");
+	}
+	pthread_mutex_unlock(&f->lock);
+	return resp;
+}
+
+static void *fake_run(void *arg)
+{
+	struct fake_dp *f = arg;
+
+	while (!f->stop) {
+		struct pollfd p = { .fd = f->lfd, .events = POLLIN };
+		char why[256];
+		json_t *req, *resp;
+		int fd;
+
+		/* short, so that a stop is noticed soon */
+		if (poll(&p, 1, 20) <= 0)
+			continue;
+		fd = accept(f->lfd, NULL, NULL);
+		if (fd < 0)
+			continue;
+		req = jsonline_recv(fd, 1u << 20, why, sizeof(why));
+		if (req) {
+			resp = fake_answer(f, req);
+			jsonline_send(fd, resp);
+			json_decref(resp);
+			json_decref(req);
+		}
+		close(fd);
+	}
+	return NULL;
+}
+
+static struct fake_dp *fake_start(struct env *e, json_int_t version,
+				  const char *services)
+{
+	struct fake_dp *f = calloc(1, sizeof(*f));
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+
+	assert_non_null(f);
+	snprintf(f->path, sizeof(f->path), "%s", e->d.cfg.dataplane_socket);
+	f->version = version;
+	f->services = parse(services);
+	f->applied = json_array();
+	pthread_mutex_init(&f->lock, NULL);
+	assert_true(strlen(f->path) < sizeof(addr.sun_path));
+	memcpy(addr.sun_path, f->path, strlen(f->path) + 1);
+	f->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(f->lfd >= 0);
+	assert_int_equal(bind(f->lfd, (struct sockaddr *)&addr, sizeof(addr)),
+			 0);
+	assert_int_equal(listen(f->lfd, 8), 0);
+	assert_int_equal(pthread_create(&f->thread, NULL, fake_run, f), 0);
+	e->dp = f;
+	return f;
+}
+
+static void fake_stop(struct fake_dp *f)
+{
+	f->stop = true;
+	pthread_join(f->thread, NULL);
+	close(f->lfd);
+	unlink(f->path);
+	json_decref(f->services);
+	json_decref(f->applied);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+}
+
+static size_t fake_n_applied(struct fake_dp *f)
+{
+	size_t n;
+
+	pthread_mutex_lock(&f->lock);
+	n = json_array_size(f->applied);
+	pthread_mutex_unlock(&f->lock);
+	return n;
+}
+
+/* ---- 1: reads and malformed requests ---- */
+
+static void test_reads_empty(void **state)
+{
+	struct env *e = *state;
+	char empty[STORE_DIGEST_LEN];
+	json_t *r, *none = json_array();
+
+	assert_int_equal(sync_digest(none, empty, err, sizeof(err)), 0);
+	json_decref(none);
+
+	r = ask_ok(e, "{\"cmd\": \"status\"}");
+	assert_int_equal(int_at(r, "protocol"), MGMT_PROTOCOL);
+	assert_string_equal(str_at(r, "environment"), "production");
+	assert_string_equal(str_at(r, "cluster_id"), "c1");
+	assert_int_equal(int_at(r, "store.version"), 0);
+	assert_string_equal(str_at(r, "store.digest"), empty);
+	/* nothing listens on the dataplane socket */
+	assert_string_equal(str_at(r, "dataplane.sync"), "unreachable");
+	assert_non_null(strstr(str_at(r, "dataplane.note"),
+			       e->d.cfg.dataplane_socket));
+	json_decref(r);
+
+	r = ask_ok(e, "{\"cmd\": \"state\"}");
+	assert_int_equal(int_at(r, "version"), 0);
+	assert_json_text(json_object_get(r, "services"), "[]");
+	json_decref(r);
+
+	r = ask_ok(e, "{\"cmd\": \"history\"}");
+	assert_json_text(json_object_get(r, "entries"), "[]");
+	json_decref(r);
+
+	r = ask_ok(e, "{\"cmd\": \"diff\", \"from\": 0}");
+	assert_json_text(json_object_get(r, "ops"), "[]");
+	json_decref(r);
+
+	assert_refused(e, "{\"cmd\": \"state\", \"name\": \"web\"}",
+		       "no service named 'web'", NULL);
+	assert_refused(e, "{\"cmd\": \"diff\", \"from\": 0, \"to\": 1}",
+		       "diff:", NULL);
+	/* stats are the dataplane's: none here */
+	assert_refused(e, "{\"cmd\": \"stats\"}", "stats:", "cannot connect",
+		       NULL);
+}
+
+static void test_reads_nonempty(void **state)
+{
+	struct env *e = *state;
+	char digest[STORE_DIGEST_LEN];
+	json_t *r, *entries;
+
+	commit_ok(e, CHANGE(ADD_WEB));
+	commit_ok(e, CHANGE(ADD_DNS));
+
+	r = ask_ok(e, "{\"cmd\": \"status\"}");
+	store_digest(e->d.store, digest);
+	assert_int_equal(int_at(r, "store.version"), 2);
+	assert_string_equal(str_at(r, "store.digest"), digest);
+	json_decref(r);
+
+	r = ask_ok(e, "{\"cmd\": \"state\"}");
+	assert_int_equal(int_at(r, "version"), 2);
+	assert_int_equal(json_array_size(json_object_get(r, "services")), 2);
+	/* by name */
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+		json_object_get(r, "services"), 0), "name")), "dns");
+	json_decref(r);
+
+	r = ask_ok(e, "{\"cmd\": \"state\", \"name\": \"web\"}");
+	assert_json_text(json_object_get(r, "service"), WEB_ONE);
+	json_decref(r);
+
+	r = ask_ok(e, "{\"cmd\": \"history\"}");
+	entries = json_object_get(r, "entries");
+	assert_int_equal(json_array_size(entries), 2);
+	assert_int_equal(int_at(json_array_get(entries, 1), "version"), 2);
+	json_decref(r);
+
+	r = ask_ok(e, "{\"cmd\": \"history\", \"from\": 2}");
+	entries = json_object_get(r, "entries");
+	assert_int_equal(json_array_size(entries), 1);
+	assert_int_equal(int_at(json_array_get(entries, 0), "version"), 2);
+	json_decref(r);
+
+	r = ask_ok(e, "{\"cmd\": \"history\", \"limit\": 1}");
+	assert_int_equal(json_array_size(json_object_get(r, "entries")), 1);
+	json_decref(r);
+
+	r = ask_ok(e, "{\"cmd\": \"diff\", \"from\": 1}");
+	assert_int_equal(int_at(r, "from"), 1);
+	assert_int_equal(int_at(r, "to"), 2);
+	assert_json_text(json_object_get(r, "ops"), "[" DNS_ADDED "]");
+	json_decref(r);
+
+	assert_refused(e, "{\"cmd\": \"state\", \"name\": \"mail\"}",
+		       "no service named 'mail'", NULL);
+	assert_refused(e, "{\"cmd\": \"history\", \"from\": -1}",
+		       "must not be negative", NULL);
+	assert_refused(e, "{\"cmd\": \"diff\", \"from\": -1}", "negative",
+		       NULL);
+	assert_refused(e, "{\"cmd\": \"diff\", \"from\": 0, \"to\": 3}",
+		       "diff:", NULL);
+}
+
+static void test_bad_requests(void **state)
+{
+	struct env *e = *state;
+
+	commit_ok(e, CHANGE(ADD_WEB));
+	assert_refused(e, "[]", "a request is an object with a \"cmd\"", NULL);
+	assert_refused(e, "\"status\"", "a request is an object", NULL);
+	assert_refused(e, "42", "a request is an object", NULL);
+	assert_refused(e, "{}", "a request is an object with a \"cmd\"", NULL);
+	assert_refused(e, "{\"command\": \"status\"}", "\"cmd\"", NULL);
+	assert_refused(e, "{\"cmd\": 7}", "\"cmd\"", NULL);
+	assert_refused(e, "{\"cmd\": \"frobnicate\", \"env\": \"production\"}",
+		       "unknown cmd 'frobnicate'", NULL);
+	assert_refused(e, "{\"cmd\": \"diff\"}", "'from' must be a version",
+		       NULL);
+	assert_refused(e, "{\"cmd\": \"diff\", \"from\": \"1\"}",
+		       "'from' must be a version", NULL);
+	assert_refused(e, "{\"cmd\": \"diff\", \"from\": 1, \"to\": \"0\"}",
+		       "'to' must be a version", NULL);
+	assert_refused(e, "{\"cmd\": \"change\", \"env\": \"production\","
+		       " \"ops\": {}}", "'ops' must be an array", NULL);
+	assert_refused(e, "{\"cmd\": \"change\", \"env\": \"production\"}",
+		       "'ops' must be an array", NULL);
+	assert_refused(e, CHANGE(""), "at least one op", NULL);
+	assert_refused(e, "{\"cmd\": \"apply\", \"env\": \"production\","
+		       " \"services\": {}}", "'services' must be an array",
+		       NULL);
+}
+
+/* ---- 2: the environment ---- */
+
+static void test_environment(void **state)
+{
+	struct env *e = *state;
+	json_t *r;
+
+	commit_ok(e, CHANGE(ADD_WEB));
+	assert_refused(e, "{\"cmd\": \"change\", \"reason\": \"x\", \"ops\": ["
+		       ADD_DNS "]}", "must name the environment", NULL);
+	assert_refused(e, "{\"cmd\": \"change\", \"env\": \"staging\","
+		       " \"reason\": \"x\", \"ops\": [" ADD_DNS "]}",
+		       "'production'", "'staging'", "Nothing changed", NULL);
+	/* not a prefix match */
+	assert_refused(e, "{\"cmd\": \"change\", \"env\": \"prod\","
+		       " \"reason\": \"x\", \"ops\": [" ADD_DNS "]}",
+		       "'production'", "'prod'", NULL);
+	assert_refused(e, "{\"cmd\": \"change\", \"env\": 1, \"ops\": ["
+		       ADD_DNS "]}", "must name the environment", NULL);
+	assert_refused(e, "{\"cmd\": \"apply\", \"env\": \"staging\","
+		       " \"services\": []}", "'production'", "'staging'",
+		       NULL);
+	assert_refused(e, "{\"cmd\": \"apply\", \"services\": []}",
+		       "must name the environment", NULL);
+	assert_refused(e, "{\"cmd\": \"adopt\", \"env\": \"staging\"}",
+		       "'production'", "'staging'", NULL);
+	assert_refused(e, "{\"cmd\": \"adopt\"}", "must name the environment",
+		       NULL);
+
+	/* a dry run changes nothing, so it may be run from anywhere */
+	r = ask_ok(e, "{\"cmd\": \"apply\", \"dry_run\": true,"
+		   " \"services\": [" WEB_ONE "]}");
+	assert_json_text(json_object_get(r, "ops"), "[]");
+	json_decref(r);
+}
+
+/* ---- 3: a change ---- */
+
+static void test_change_commits(void **state)
+{
+	struct env *e = *state;
+	json_t *r, *entry, *ops;
+	char before[STORE_DIGEST_LEN], after[STORE_DIGEST_LEN];
+
+	store_digest(e->d.store, before);
+	r = ask_ok(e, "{\"cmd\": \"change\", \"env\": \"production\","
+		   " \"reason\": \"ticket 42\", \"ops\": [" ADD_WEB ","
+		   " {\"op\": \"backend_add\", \"service\": \"web\","
+		   "  \"addr\": \"10.0.1.11\", \"weight\": 3}," ADD_DNS "]}");
+	assert_int_equal(int_at(r, "version"), 1);
+	/* committed, but no dataplane to take it */
+	assert_true(json_is_false(json_object_get(r, "live")));
+	assert_non_null(strstr(str_at(r, "note"), "cannot connect"));
+	/* present as null: the backup copy is fine */
+	assert_true(json_is_null(json_object_get(r, "backup_error")));
+	json_decref(r);
+	assert_int_equal(store_version(e->d.store), 1);
+	store_digest(e->d.store, after);
+	assert_string_not_equal(before, after);
+	assert_int_equal(e->d.sync.status, SYNC_UNREACHABLE);
+
+	r = ask_ok(e, "{\"cmd\": \"history\"}");
+	assert_int_equal(json_array_size(json_object_get(r, "entries")), 1);
+	entry = json_array_get(json_object_get(r, "entries"), 0);
+	assert_int_equal(int_at(entry, "version"), 1);
+	assert_string_equal(str_at(entry, "user"), "alice");
+	assert_int_equal(int_at(entry, "uid"), 1000);
+	assert_string_equal(str_at(entry, "environment"), "production");
+	assert_string_equal(str_at(entry, "reason"), "ticket 42");
+	assert_true(json_is_false(json_object_get(entry, "automatic")));
+	assert_string_equal(str_at(entry, "digest"), after);
+	ops = json_object_get(entry, "ops");
+	assert_int_equal(json_array_size(ops), 3);
+	json_decref(r);
+
+	r = ask_ok(e, "{\"cmd\": \"state\", \"name\": \"web\"}");
+	assert_int_equal(json_array_size(json_object_get(json_object_get(r,
+		"service"), "backends")), 2);
+	json_decref(r);
+}
+
+/* ---- 4: refusals ---- */
+
+static void test_malformed_ops(void **state)
+{
+	struct env *e = *state;
+
+	commit_ok(e, CHANGE(ADD_WEB));
+	assert_refused(e, CHANGE("{\"op\": \"backend_add\", \"service\": \"web\","
+				 " \"addr\": \"10.0.1.300\", \"weight\": 1}"),
+		       "op 0 (backend_add)", "'addr'", "10.0.1.300", NULL);
+	assert_refused(e, CHANGE("{\"op\": \"backend_add\", \"service\": \"web\","
+				 " \"addr\": \"0.0.0.0\", \"weight\": 1}"),
+		       "unspecified", NULL);
+	assert_refused(e, CHANGE("{\"op\": \"service_rename\", \"name\": \"web\"}"),
+		       "op 0", "unknown op 'service_rename'", NULL);
+	assert_refused(e, CHANGE("{\"op\": \"backend_set\", \"service\": \"web\","
+				 " \"addr\": \"10.0.1.10\", \"weight\": 0}"),
+		       "'weight'", "outside", NULL);
+	assert_refused(e, CHANGE("{\"op\": \"backend_add\", \"service\": \"web\","
+				 " \"addr\": \"10.0.1.11\", \"weight\": 0}"),
+		       "'weight'", NULL);
+	assert_refused(e, CHANGE(ADD_WEB), "service 'web' exists already",
+		       NULL);
+	/* the same service twice in one change: the first half must not
+	 * stay either */
+	assert_refused(e, CHANGE(ADD_DNS "," ADD_DNS),
+		       "op 1", "service 'dns' exists already", NULL);
+	/* a good op before a bad one is not committed alone */
+	assert_refused(e, CHANGE("{\"op\": \"backend_add\", \"service\": \"web\","
+				 " \"addr\": \"10.0.1.11\", \"weight\": 1},"
+				 " {\"op\": \"backend_add\", \"service\": \"web\","
+				 " \"addr\": \"10.0.1.11\", \"weight\": 1}"),
+		       "op 1", "already has backend", NULL);
+	assert_refused(e, CHANGE("42"), "op 0", "object", NULL);
+	/* deleting the only service, but with a field that is wrong: the
+	 * op's own fault is what the refusal names */
+	assert_refused(e, CHANGE("{\"op\": \"service_del\", \"name\": \"web\","
+				 " \"extra\": 1}"), "unknown field 'extra'",
+		       NULL);
+}
+
+static void test_unsafe_changes(void **state)
+{
+	struct env *e = *state;
+	json_t *r;
+
+	commit_ok(e, CHANGE(ADD_WEB));
+
+	/* the only service */
+	assert_refused(e, CHANGE("{\"op\": \"service_del\", \"name\": \"web\"}"),
+		       "deletes service web", "approved", NULL);
+
+	/* the last active backend, drained or deleted, while another one is
+	 * there but not active */
+	commit_ok(e, CHANGE("{\"op\": \"backend_add\", \"service\": \"web\","
+			    " \"addr\": \"10.0.1.11\", \"weight\": 1,"
+			    " \"state\": \"draining\"}"));
+	assert_refused(e, CHANGE("{\"op\": \"backend_set\", \"service\": \"web\","
+				 " \"addr\": \"10.0.1.10\", \"state\": \"draining\"}"),
+		       "leaves service web with no active backend", NULL);
+	assert_refused(e, CHANGE("{\"op\": \"backend_set\", \"service\": \"web\","
+				 " \"addr\": \"10.0.1.10\", \"state\": \"down\"}"),
+		       "no active backend", NULL);
+	assert_refused(e, CHANGE("{\"op\": \"backend_del\", \"service\": \"web\","
+				 " \"addr\": \"10.0.1.10\"}"),
+		       "no active backend", NULL);
+	/* approved: not false, nor a string that looks like it */
+	assert_refused(e, "{\"cmd\": \"change\", \"env\": \"production\","
+		       " \"approved\": false, \"ops\": [{\"op\": \"backend_del\","
+		       " \"service\": \"web\", \"addr\": \"10.0.1.10\"}]}",
+		       "no active backend", NULL);
+	assert_refused(e, "{\"cmd\": \"change\", \"env\": \"production\","
+		       " \"approved\": \"yes\", \"ops\": [{\"op\": \"backend_del\","
+		       " \"service\": \"web\", \"addr\": \"10.0.1.10\"}]}",
+		       "no active backend", NULL);
+
+	/* taking capacity away while another backend stays active is fine,
+	 * and so is a weight change */
+	commit_ok(e, CHANGE("{\"op\": \"backend_set\", \"service\": \"web\","
+			    " \"addr\": \"10.0.1.11\", \"state\": \"active\"}"));
+	commit_ok(e, CHANGE("{\"op\": \"backend_set\", \"service\": \"web\","
+			    " \"addr\": \"10.0.1.10\", \"state\": \"draining\"}"));
+	/* the other one is now the last active */
+	assert_refused(e, CHANGE("{\"op\": \"backend_del\", \"service\": \"web\","
+				 " \"addr\": \"10.0.1.11\"}"),
+		       "no active backend", NULL);
+	/* draining the last and activating another in the same change */
+	commit_ok(e, CHANGE("{\"op\": \"backend_set\", \"service\": \"web\","
+			    " \"addr\": \"10.0.1.11\", \"state\": \"draining\"},"
+			    " {\"op\": \"backend_set\", \"service\": \"web\","
+			    " \"addr\": \"10.0.1.10\", \"state\": \"active\"}"));
+
+	/* approved, both go through */
+	commit_ok(e, CHANGE_APPROVED("{\"op\": \"backend_del\", \"service\":"
+				     " \"web\", \"addr\": \"10.0.1.10\"}"));
+	r = ask_ok(e, "{\"cmd\": \"state\", \"name\": \"web\"}");
+	assert_json_text(json_object_get(json_object_get(r, "service"),
+					 "backends"),
+			 "[{\"addr\": \"10.0.1.11\", \"weight\": 1,"
+			 " \"state\": \"draining\"}]");
+	json_decref(r);
+	/* web, drained on purpose, holds up no later change elsewhere */
+	commit_ok(e, CHANGE(ADD_DNS));
+	commit_ok(e, CHANGE("{\"op\": \"backend_add\", \"service\": \"dns\","
+			    " \"addr\": \"10.0.2.2\", \"weight\": 1}"));
+	commit_ok(e, CHANGE("{\"op\": \"backend_del\", \"service\": \"dns\","
+			    " \"addr\": \"10.0.2.2\"}"));
+	commit_ok(e, CHANGE_APPROVED("{\"op\": \"service_del\", \"name\":"
+				     " \"dns\"}"));
+	commit_ok(e, CHANGE_APPROVED("{\"op\": \"service_del\", \"name\":"
+				     " \"web\"}"));
+	r = ask_ok(e, "{\"cmd\": \"state\"}");
+	assert_json_text(json_object_get(r, "services"), "[]");
+	json_decref(r);
+}
+
+/* ---- 5: apply ---- */
+
+#define APPLY(extra, services) \
+	"{\"cmd\": \"apply\", \"env\": \"production\", \"reason\": \"file\"" \
+	extra ", \"services\": [" services "]}"
+
+#define WEB_TWO \
+	"{\"name\": \"web\", \"vip\": \"10.0.0.100\", \"proto\": \"tcp\"," \
+	" \"port\": 80, \"mode\": \"l2dsr\", \"backends\": [" \
+	"{\"addr\": \"10.0.1.10\", \"weight\": 1}," \
+	" {\"addr\": \"10.0.1.11\", \"weight\": 5}]}"
+
+#define DNS_SVC \
+	"{\"name\": \"dns\", \"vip\": \"10.0.0.53\", \"proto\": \"udp\"," \
+	" \"port\": 53, \"mode\": \"gue\", \"table_size\": 1009," \
+	" \"backends\": [{\"addr\": \"10.0.2.1\", \"weight\": 2}]}"
+
+static void test_apply(void **state)
+{
+	struct env *e = *state;
+	char digest[STORE_DIGEST_LEN];
+	json_t *r, *ops;
+
+	commit_ok(e, CHANGE(ADD_WEB));
+	store_digest(e->d.store, digest);
+
+	r = ask_ok(e, APPLY(", \"dry_run\": true", WEB_TWO ", " DNS_SVC));
+	ops = json_object_get(r, "ops");
+	/* each service's own backends follow it */
+	assert_json_text(ops,
+		"[{\"op\": \"backend_add\", \"service\": \"web\","
+		" \"addr\": \"10.0.1.11\", \"weight\": 5, \"state\": \"active\"},"
+		" {\"op\": \"service_add\", \"name\": \"dns\","
+		" \"vip\": \"10.0.0.53\", \"proto\": \"udp\", \"port\": 53,"
+		" \"mode\": \"gue\", \"table_size\": 1009, \"gue_port\": 6080,"
+		" \"backends\": [{\"addr\": \"10.0.2.1\", \"weight\": 2,"
+		" \"state\": \"active\"}]}]");
+	assert_true(json_is_false(json_object_get(r, "committed")));
+	assert_int_equal(int_at(r, "version"), 1);
+	json_decref(r);
+	assert_int_equal(store_version(e->d.store), 1);
+	{
+		char now[STORE_DIGEST_LEN];
+
+		store_digest(e->d.store, now);
+		assert_string_equal(now, digest);
+	}
+
+	r = ask_ok(e, APPLY("", WEB_TWO ", " DNS_SVC));
+	assert_true(json_is_true(json_object_get(r, "committed")));
+	assert_int_equal(int_at(r, "version"), 2);
+	assert_int_equal(json_array_size(json_object_get(r, "ops")), 2);
+	assert_true(json_is_false(json_object_get(r, "live")));
+	json_decref(r);
+	assert_int_equal(store_version(e->d.store), 2);
+
+	/* again: nothing to do, nothing logged */
+	r = ask_ok(e, APPLY("", WEB_TWO ", " DNS_SVC));
+	assert_json_text(json_object_get(r, "ops"), "[]");
+	assert_true(json_is_false(json_object_get(r, "committed")));
+	json_decref(r);
+	assert_int_equal(store_version(e->d.store), 2);
+
+	/* the services in another order are the same state */
+	r = ask_ok(e, APPLY("", DNS_SVC ", " WEB_TWO));
+	assert_json_text(json_object_get(r, "ops"), "[]");
+	json_decref(r);
+
+	/* a service that still has active backends goes only when approved:
+	 * drain it first, or mean it */
+	assert_refused(e, APPLY("", WEB_TWO), "deletes service dns", NULL);
+	r = ask_ok(e, APPLY(", \"approved\": true", WEB_TWO));
+	assert_json_text(json_object_get(r, "ops"),
+			 "[{\"op\": \"service_del\", \"name\": \"dns\"}]");
+	json_decref(r);
+	assert_int_equal(store_version(e->d.store), 3);
+
+	/* and so does the last one */
+	assert_refused(e, APPLY("", ""), "deletes service web", NULL);
+	r = ask_ok(e, APPLY(", \"approved\": true", ""));
+	assert_true(json_is_true(json_object_get(r, "committed")));
+	json_decref(r);
+	assert_int_equal(store_version(e->d.store), 4);
+
+	/* a refused apply says why */
+	assert_refused(e, APPLY("", "{\"name\": \"x\", \"vip\": \"nope\","
+				" \"proto\": \"tcp\", \"port\": 1,"
+				" \"mode\": \"l2dsr\"}"), "'vip'", "nope", NULL);
+}
+
+/* A file's backends may leave weight and state out (plan.h: fields left
+ * out take their defaults), for a new service as for an existing one. */
+static void test_apply_defaults(void **state)
+{
+	struct env *e = *state;
+	json_t *r;
+
+	r = ask_ok(e, APPLY("", "{\"name\": \"web\", \"vip\": \"10.0.0.100\","
+			    " \"proto\": \"tcp\", \"port\": 80, \"mode\": \"l2dsr\","
+			    " \"backends\": [{\"addr\": \"10.0.1.10\"}]}"));
+	assert_true(json_is_true(json_object_get(r, "committed")));
+	json_decref(r);
+	r = ask_ok(e, "{\"cmd\": \"state\", \"name\": \"web\"}");
+	assert_json_text(json_object_get(r, "service"), WEB_ONE);
+	json_decref(r);
+
+	r = ask_ok(e, APPLY("", "{\"name\": \"web\", \"vip\": \"10.0.0.100\","
+			    " \"proto\": \"tcp\", \"port\": 80, \"mode\": \"l2dsr\","
+			    " \"backends\": [{\"addr\": \"10.0.1.10\"},"
+			    " {\"addr\": \"10.0.1.11\"}]}"));
+	assert_true(json_is_true(json_object_get(r, "committed")));
+	json_decref(r);
+	assert_int_equal(store_version(e->d.store), 2);
+}
+
+/* Addresses are compared as addresses: the same IPv6 address written
+ * another way is no change, or every apply of the file would commit. */
+static void test_apply_address_forms(void **state)
+{
+	struct env *e = *state;
+	json_t *r;
+
+#define SIX(vip, a) \
+	"{\"name\": \"six\", \"vip\": \"" vip "\", \"proto\": \"tcp\"," \
+	" \"port\": 443, \"mode\": \"ipip\", \"backends\": [{\"addr\":" \
+	" \"" a "\", \"weight\": 1}]}"
+
+	r = ask_ok(e, APPLY("", SIX("FD00:0::100", "fd00:0:0::1:2")));
+	assert_true(json_is_true(json_object_get(r, "committed")));
+	json_decref(r);
+	r = ask_ok(e, APPLY("", SIX("fd00::100", "fd00::1:2")));
+	assert_json_text(json_object_get(r, "ops"), "[]");
+	json_decref(r);
+	r = ask_ok(e, APPLY("", SIX("FD00:0::100", "FD00::1:2")));
+	assert_json_text(json_object_get(r, "ops"), "[]");
+	json_decref(r);
+	assert_int_equal(store_version(e->d.store), 1);
+	/* a real change still shows */
+	r = ask_ok(e, APPLY(", \"dry_run\": true", SIX("fd00::101", "fd00::1:2")));
+	assert_json_text(json_object_get(r, "ops"),
+			 "[{\"op\": \"service_set\", \"name\": \"six\","
+			 " \"vip\": \"fd00::101\"}]");
+	json_decref(r);
+#undef SIX
+}
+
+/* ---- 6: diff ---- */
+
+static void test_diff_versions(void **state)
+{
+	struct env *e = *state;
+	json_t *r;
+
+	commit_ok(e, CHANGE(ADD_WEB ", " ADD_DNS));
+	commit_ok(e, CHANGE_APPROVED("{\"op\": \"backend_add\", \"service\":"
+				     " \"web\", \"addr\": \"10.0.1.11\","
+				     " \"weight\": 4}, {\"op\": \"service_del\","
+				     " \"name\": \"dns\"}"));
+	commit_ok(e, CHANGE("{\"op\": \"service_set\", \"name\": \"web\","
+			    " \"port\": 8080}"));
+
+	r = ask_ok(e, "{\"cmd\": \"diff\", \"from\": 1, \"to\": 2}");
+	assert_json_text(json_object_get(r, "ops"),
+		"[{\"op\": \"service_del\", \"name\": \"dns\"},"
+		" {\"op\": \"backend_add\", \"service\": \"web\","
+		"  \"addr\": \"10.0.1.11\", \"weight\": 4, \"state\": \"active\"}]");
+	json_decref(r);
+
+	/* backwards: the inverse */
+	r = ask_ok(e, "{\"cmd\": \"diff\", \"from\": 2, \"to\": 1}");
+	assert_json_text(json_object_get(r, "ops"),
+		"[{\"op\": \"service_add\", \"name\": \"dns\","
+		" \"vip\": \"10.0.0.53\", \"proto\": \"udp\", \"port\": 53,"
+		" \"mode\": \"gue\", \"table_size\": 1009, \"gue_port\": 6080,"
+		" \"backends\": [{\"addr\": \"10.0.2.1\", \"weight\": 2,"
+		" \"state\": \"active\"}]},"
+		" {\"op\": \"backend_del\", \"service\": \"web\","
+		"  \"addr\": \"10.0.1.11\"}]");
+	json_decref(r);
+
+	/* "to" left out: the current version */
+	r = ask_ok(e, "{\"cmd\": \"diff\", \"from\": 2}");
+	assert_int_equal(int_at(r, "to"), 3);
+	assert_json_text(json_object_get(r, "ops"),
+			 "[{\"op\": \"service_set\", \"name\": \"web\","
+			 " \"port\": 8080}]");
+	json_decref(r);
+
+	r = ask_ok(e, "{\"cmd\": \"diff\", \"from\": 3, \"to\": 3}");
+	assert_json_text(json_object_get(r, "ops"), "[]");
+	json_decref(r);
+
+	/* a diff's ops take the one version to the other */
+	r = ask_ok(e, "{\"cmd\": \"diff\", \"from\": 0, \"to\": 2}");
+	assert_int_equal(json_array_size(json_object_get(r, "ops")), 1);
+	json_decref(r);
+}
+
+/* ---- 7: plan_ops ---- */
+
+static void assert_plan(const char *from, const char *to, const char *want)
+{
+	json_t *a = parse(from), *b = parse(to), *ops = plan_ops(a, b);
+
+	assert_non_null(ops);
+	assert_json_text(ops, want);
+	json_decref(ops);
+	json_decref(a);
+	json_decref(b);
+}
+
+static void test_plan_equal_and_defaults(void **state)
+{
+	(void)state;
+	assert_plan("[]", "[]", "[]");
+	assert_plan("[" WEB_ONE "]", "[" WEB_ONE "]", "[]");
+	/* every default left out of `to` */
+	assert_plan("[" WEB_ONE "]",
+		    "[{\"name\": \"web\", \"vip\": \"10.0.0.100\","
+		    " \"proto\": \"tcp\", \"port\": 80, \"mode\": \"l2dsr\","
+		    " \"backends\": [{\"addr\": \"10.0.1.10\"}]}]", "[]");
+	/* and out of `from` */
+	assert_plan("[{\"name\": \"web\", \"vip\": \"10.0.0.100\","
+		    " \"proto\": \"tcp\", \"port\": 80, \"mode\": \"l2dsr\","
+		    " \"backends\": [{\"addr\": \"10.0.1.10\"}]}]",
+		    "[" WEB_ONE "]", "[]");
+}
+
+static void test_plan_changes(void **state)
+{
+	(void)state;
+	/* only the fields that changed */
+	assert_plan("[" WEB_ONE "]",
+		    "[{\"name\": \"web\", \"vip\": \"10.0.0.100\","
+		    " \"proto\": \"tcp\", \"port\": 443, \"mode\": \"gue\","
+		    " \"table_size\": 65537, \"gue_port\": 7000,"
+		    " \"backends\": [{\"addr\": \"10.0.1.10\"}]}]",
+		    "[{\"op\": \"service_set\", \"name\": \"web\", \"port\": 443,"
+		    " \"mode\": \"gue\", \"gue_port\": 7000}]");
+	/* a field back to its default by leaving it out */
+	assert_plan("[{\"name\": \"web\", \"vip\": \"10.0.0.100\","
+		    " \"proto\": \"tcp\", \"port\": 80, \"mode\": \"l2dsr\","
+		    " \"table_size\": 1009, \"backends\": []}]",
+		    "[{\"name\": \"web\", \"vip\": \"10.0.0.100\","
+		    " \"proto\": \"tcp\", \"port\": 80, \"mode\": \"l2dsr\","
+		    " \"backends\": []}]",
+		    "[{\"op\": \"service_set\", \"name\": \"web\","
+		    " \"table_size\": 65537}]");
+	/* backends: weight, state, gone, new */
+	assert_plan("[{\"name\": \"web\", \"vip\": \"10.0.0.100\","
+		    " \"proto\": \"tcp\", \"port\": 80, \"mode\": \"l2dsr\","
+		    " \"backends\": [{\"addr\": \"10.0.1.10\", \"weight\": 1},"
+		    " {\"addr\": \"10.0.1.11\", \"weight\": 1},"
+		    " {\"addr\": \"10.0.1.12\", \"weight\": 1}]}]",
+		    "[{\"name\": \"web\", \"vip\": \"10.0.0.100\","
+		    " \"proto\": \"tcp\", \"port\": 80, \"mode\": \"l2dsr\","
+		    " \"backends\": [{\"addr\": \"10.0.1.10\", \"weight\": 9},"
+		    " {\"addr\": \"10.0.1.11\", \"state\": \"down\"},"
+		    " {\"addr\": \"10.0.1.13\"}]}]",
+		    "[{\"op\": \"backend_del\", \"service\": \"web\","
+		    " \"addr\": \"10.0.1.12\"},"
+		    " {\"op\": \"backend_set\", \"service\": \"web\","
+		    " \"addr\": \"10.0.1.10\", \"weight\": 9, \"state\": \"active\"},"
+		    " {\"op\": \"backend_set\", \"service\": \"web\","
+		    " \"addr\": \"10.0.1.11\", \"weight\": 1, \"state\": \"down\"},"
+		    " {\"op\": \"backend_add\", \"service\": \"web\","
+		    " \"addr\": \"10.0.1.13\", \"weight\": 1, \"state\": \"active\"}]");
+	/* services gone and new: deletions first */
+	assert_plan("[" WEB_ONE "]", "[" DNS_SVC "]",
+		    "[{\"op\": \"service_del\", \"name\": \"web\"},"
+		    " {\"op\": \"service_add\", \"name\": \"dns\","
+		    " \"vip\": \"10.0.0.53\", \"proto\": \"udp\", \"port\": 53,"
+		    " \"mode\": \"gue\", \"table_size\": 1009, \"gue_port\": 6080,"
+		    " \"backends\": [{\"addr\": \"10.0.2.1\", \"weight\": 2,"
+		    " \"state\": \"active\"}]}]");
+}
+
+/* `to` comes from a user's file: what is missing there must come out as
+ * ops that change_apply refuses, not as a crash. */
+static void test_plan_robust(void **state)
+{
+	static const char *const bad[] = {
+		"[{\"vip\": \"10.0.0.1\"}]",
+		"[{\"name\": 7}]",
+		"[{\"name\": \"web\"}]",
+		"[42, \"x\", null, []]",
+		"[{\"name\": \"web\", \"vip\": \"10.0.0.100\", \"proto\": \"tcp\","
+		" \"port\": 80, \"mode\": \"l2dsr\", \"backends\": [{}]}]",
+		"[{\"name\": \"web\", \"vip\": \"10.0.0.100\", \"proto\": \"tcp\","
+		" \"port\": 80, \"mode\": \"l2dsr\", \"backends\": [42]}]",
+		"[{\"name\": \"web\", \"vip\": \"10.0.0.100\", \"proto\": \"tcp\","
+		" \"port\": 80, \"mode\": \"l2dsr\", \"backends\":"
+		" [{\"addr\": 5}, {\"weight\": 3}]}]",
+		"[{\"name\": \"dns\", \"backends\": [{\"addr\": null}]}]",
+	};
+	json_t *from = parse("[" WEB_ONE "]"), *empty = json_array();
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		json_t *to = parse(bad[i]);
+		json_t *bases[] = { from, empty };
+
+		for (size_t k = 0; k < 2; k++) {
+			json_t *ops = plan_ops(bases[k], to);
+			struct model *m = model_new();
+			char why[512] = "";
+
+			assert_non_null(ops);
+			assert_true(json_is_array(ops));
+			/* replay the base, then the plan: refused */
+			model_begin(m);
+			if (k == 0) {
+				json_t *e0 = json_array();
+				json_t *mk = plan_ops(e0, from);
+
+				assert_int_equal(change_apply(m, mk, why,
+							      sizeof(why)), 0);
+				json_decref(mk);
+				json_decref(e0);
+			}
+			assert_true(json_array_size(ops) > 0);
+			if (change_apply(m, ops, why, sizeof(why)) == 0)
+				fail_msg("%s from %zu: plan %s accepted", bad[i],
+					 k, dump(ops));
+			model_rollback(m);
+			model_free(m);
+			json_decref(ops);
+		}
+		json_decref(to);
+	}
+	/* a service with a missing name stays a null in its op */
+	{
+		json_t *to = parse(bad[0]), *ops = plan_ops(empty, to);
+
+		assert_int_equal(json_array_size(ops), 1);
+		assert_true(json_is_null(json_object_get(json_array_get(ops, 0),
+							 "name")));
+		json_decref(ops);
+		json_decref(to);
+	}
+	/* not arrays at all: nothing to do, and no crash */
+	{
+		json_t *ops = plan_ops(NULL, NULL);
+
+		assert_json_text(ops, "[]");
+		json_decref(ops);
+	}
+	json_decref(from);
+	json_decref(empty);
+}
+
+/* ---- 8: jsonline ---- */
+
+static void test_jsonline_cut_short(void **state)
+{
+	int sv[2];
+	char why[256] = "";
+	static const char part[] = "{\"ok\": true, \"version\": 3";
+	(void)state;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(write(sv[1], part, strlen(part)), (ssize_t)strlen(part));
+	close(sv[1]);
+	assert_null(jsonline_recv(sv[0], 1024, why, sizeof(why)));
+	assert_non_null(strstr(why, "closed"));
+	close(sv[0]);
+
+	/* nothing at all */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	close(sv[1]);
+	why[0] = '\0';
+	assert_null(jsonline_recv(sv[0], 1024, why, sizeof(why)));
+	assert_non_null(strstr(why, "closed"));
+	close(sv[0]);
+}
+
+static void test_jsonline_oversized(void **state)
+{
+	char line[300], big[20000], why[256] = "";
+	int sv[2];
+	(void)state;
+
+	/* far below the first buffer's size: max still holds */
+	memset(line, ' ', sizeof(line));
+	memcpy(line, "{\"a\": 1}", 8);
+	line[sizeof(line) - 1] = '\n';
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(write(sv[1], line, sizeof(line)), (ssize_t)sizeof(line));
+	assert_null(jsonline_recv(sv[0], 100, why, sizeof(why)));
+	assert_non_null(strstr(why, "longer than 100"));
+	close(sv[0]);
+	close(sv[1]);
+
+	/* past a grown buffer: the newline never comes */
+	memset(big, 'x', sizeof(big));
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(write(sv[1], big, sizeof(big)), (ssize_t)sizeof(big));
+	why[0] = '\0';
+	assert_null(jsonline_recv(sv[0], 10000, why, sizeof(why)));
+	assert_non_null(strstr(why, "longer than 10000"));
+	close(sv[0]);
+	close(sv[1]);
+
+	/* exactly max, newline after it: fine */
+	memset(line, ' ', sizeof(line));
+	memcpy(line, "{\"a\": 1}", 8);
+	line[100] = '\n';
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(write(sv[1], line, 101), 101);
+	{
+		json_t *j = jsonline_recv(sv[0], 100, why, sizeof(why));
+
+		if (!j)
+			fail_msg("a line of max bytes refused: %s", why);
+		json_decref(j);
+	}
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void test_jsonline_valid(void **state)
+{
+	char why[256] = "";
+	json_t *in, *out;
+	int sv[2];
+	(void)state;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	in = parse("{\"cmd\": \"apply\", \"version\": 9, \"text\": \"a\\nb\","
+		   " \"services\": [" WEB_ONE "]}");
+	assert_int_equal(jsonline_send(sv[1], in), 0);
+	out = jsonline_recv(sv[0], 1 << 20, why, sizeof(why));
+	if (!out)
+		fail_msg("jsonline_recv: %s", why);
+	assert_true(json_equal(in, out));
+	json_decref(in);
+	json_decref(out);
+
+	/* malformed JSON on a whole line */
+	assert_int_equal(write(sv[1], "{nope}\n", 7), 7);
+	assert_null(jsonline_recv(sv[0], 1 << 20, why, sizeof(why)));
+	assert_non_null(strstr(why, "malformed"));
+	close(sv[0]);
+	close(sv[1]);
+
+	/* a line longer than the first buffer, in many pieces */
+	{
+		json_t *arr = json_array();
+
+		for (int i = 0; i < 2000; i++)
+			json_array_append_new(arr, json_integer(i));
+		in = json_pack("{s:o}", "xs", arr);
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+		assert_int_equal(jsonline_send(sv[1], in), 0);
+		out = jsonline_recv(sv[0], 1 << 20, why, sizeof(why));
+		if (!out)
+			fail_msg("jsonline_recv: %s", why);
+		assert_true(json_equal(in, out));
+		json_decref(in);
+		json_decref(out);
+		close(sv[0]);
+		close(sv[1]);
+	}
+}
+
+/* ---- 9: sync with a fake dataplane ---- */
+
+static void test_sync_pushes_when_behind(void **state)
+{
+	struct env *e = *state;
+	struct fake_dp *f;
+	json_t *r, *want, *got;
+
+	commit_ok(e, CHANGE(ADD_WEB));
+	commit_ok(e, CHANGE(ADD_DNS));
+	f = fake_start(e, 0, "[]");
+
+	sync_reconcile(&e->d.sync, e->d.store);
+	assert_int_equal(e->d.sync.status, SYNC_IN_SYNC);
+	assert_int_equal(e->d.sync.dp_version, 2);
+	assert_int_equal(fake_n_applied(f), 1);
+	want = services_now(e);
+	pthread_mutex_lock(&f->lock);
+	got = json_array_get(f->applied, 0);
+	assert_int_equal(int_at(got, "version"), 2);
+	assert_true(json_equal(json_object_get(got, "services"), want));
+	/* a push of its own is never approved */
+	assert_true(json_is_false(json_object_get(got, "approved")));
+	pthread_mutex_unlock(&f->lock);
+	json_decref(want);
+
+	/* in sync now: a reconcile pushes nothing more */
+	r = ask_ok(e, "{\"cmd\": \"status\"}");
+	assert_string_equal(str_at(r, "dataplane.sync"), "in sync");
+	assert_int_equal(int_at(r, "dataplane.version"), 2);
+	assert_string_equal(str_at(r, "dataplane.digest"),
+			    str_at(r, "store.digest"));
+	json_decref(r);
+	assert_int_equal(fake_n_applied(f), 1);
+
+	/* a commit goes live, with its approval */
+	r = ask_ok(e, CHANGE_APPROVED("{\"op\": \"service_del\", \"name\":"
+				      " \"dns\"}"));
+	assert_true(json_is_true(json_object_get(r, "live")));
+	json_decref(r);
+	assert_int_equal(fake_n_applied(f), 2);
+	pthread_mutex_lock(&f->lock);
+	got = json_array_get(f->applied, 1);
+	assert_int_equal(int_at(got, "version"), 3);
+	assert_true(json_is_true(json_object_get(got, "approved")));
+	assert_int_equal(json_array_size(json_object_get(got, "services")), 1);
+	pthread_mutex_unlock(&f->lock);
+}
+
+static void test_sync_holds_when_ahead(void **state)
+{
+	struct env *e = *state;
+	struct fake_dp *f = fake_start(e, 7, "[" WEB_ONE "]");
+	json_t *r;
+
+	r = ask_ok(e, "{\"cmd\": \"status\"}");
+	assert_string_equal(str_at(r, "dataplane.sync"), "held");
+	assert_int_equal(int_at(r, "dataplane.version"), 7);
+	assert_non_null(strstr(str_at(r, "dataplane.note"), "adopt"));
+	json_decref(r);
+
+	/* committed to the store, but not pushed over the live state */
+	r = ask_ok(e, CHANGE(ADD_DNS));
+	assert_int_equal(int_at(r, "version"), 1);
+	assert_true(json_is_false(json_object_get(r, "live")));
+	assert_non_null(strstr(str_at(r, "note"), "held"));
+	json_decref(r);
+	assert_int_equal(fake_n_applied(f), 0);
+	assert_int_equal(e->d.sync.status, SYNC_HOLD);
+
+	/* nor by the next reconcile */
+	sync_reconcile(&e->d.sync, e->d.store);
+	assert_int_equal(e->d.sync.status, SYNC_HOLD);
+	assert_int_equal(fake_n_applied(f), 0);
+}
+
+/* Before any reconcile (fulcrumd just started, or the dataplane was down
+ * at the last one) a commit must not push blindly either. */
+static void test_sync_no_blind_push(void **state)
+{
+	struct env *e = *state;
+	struct fake_dp *f = fake_start(e, 7, "[" WEB_ONE "]");
+	json_t *r;
+
+	assert_int_equal(e->d.sync.status, SYNC_UNKNOWN);
+	r = ask_ok(e, CHANGE(ADD_DNS));
+	assert_true(json_is_false(json_object_get(r, "live")));
+	assert_non_null(strstr(str_at(r, "note"), "held"));
+	json_decref(r);
+	assert_int_equal(fake_n_applied(f), 0);
+	assert_int_equal(e->d.sync.status, SYNC_HOLD);
+
+	e->d.sync.status = SYNC_UNREACHABLE;
+	r = ask_ok(e, CHANGE("{\"op\": \"backend_add\", \"service\": \"dns\","
+			     " \"addr\": \"10.0.2.2\", \"weight\": 1}"));
+	assert_true(json_is_false(json_object_get(r, "live")));
+	json_decref(r);
+	assert_int_equal(fake_n_applied(f), 0);
+}
+
+/* A store that lost changes and then made others until its version went
+ * past the dataplane's has not caught up: its history is not the one the
+ * dataplane runs. */
+static void test_sync_holds_when_diverged(void **state)
+{
+	struct env *e = *state;
+	struct fake_dp *f = fake_start(e, 2, "[" WEB_ONE "]");
+	json_t *r;
+
+	commit_ok(e, CHANGE(ADD_DNS));
+	sync_reconcile(&e->d.sync, e->d.store);
+	assert_int_equal(e->d.sync.status, SYNC_HOLD);
+	r = ask_ok(e, CHANGE("{\"op\": \"backend_add\", \"service\": \"dns\","
+			     " \"addr\": \"10.0.2.2\", \"weight\": 1}"));
+	json_decref(r);
+	r = ask_ok(e, CHANGE("{\"op\": \"backend_add\", \"service\": \"dns\","
+			     " \"addr\": \"10.0.2.3\", \"weight\": 1}"));
+	assert_true(json_is_false(json_object_get(r, "live")));
+	json_decref(r);
+	assert_int_equal(store_version(e->d.store), 3);
+	sync_reconcile(&e->d.sync, e->d.store);
+	assert_int_equal(e->d.sync.status, SYNC_HOLD);
+	assert_int_equal(fake_n_applied(f), 0);
+}
+
+static void test_sync_adopt(void **state)
+{
+	struct env *e = *state;
+	struct fake_dp *f = fake_start(e, 7, "[" WEB_ONE ", " DNS_SVC "]");
+	char live[STORE_DIGEST_LEN], digest[STORE_DIGEST_LEN];
+	json_t *r;
+
+	sync_reconcile(&e->d.sync, e->d.store);
+	assert_int_equal(e->d.sync.status, SYNC_HOLD);
+	pthread_mutex_lock(&f->lock);
+	assert_int_equal(sync_digest(f->services, live, err, sizeof(err)), 0);
+	pthread_mutex_unlock(&f->lock);
+
+	assert_refused(e, "{\"cmd\": \"adopt\"}", "environment", NULL);
+	r = ask_ok(e, "{\"cmd\": \"adopt\", \"env\": \"production\","
+		   " \"reason\": \"store lost\"}");
+	assert_true(json_is_true(json_object_get(r, "live")));
+	json_decref(r);
+	store_digest(e->d.store, digest);
+	assert_string_equal(digest, live);
+	assert_int_equal(store_version(e->d.store), 1);
+	assert_int_equal(e->d.sync.status, SYNC_IN_SYNC);
+
+	r = ask_ok(e, "{\"cmd\": \"history\"}");
+	assert_string_equal(str_at(json_array_get(json_object_get(r, "entries"),
+						  0), "reason"), "store lost");
+	json_decref(r);
+
+	r = ask_ok(e, "{\"cmd\": \"status\"}");
+	assert_string_equal(str_at(r, "dataplane.sync"), "in sync");
+	json_decref(r);
+
+	/* adopting again: nothing to take in */
+	r = ask_ok(e, "{\"cmd\": \"adopt\", \"env\": \"production\"}");
+	assert_true(json_is_false(json_object_get(r, "committed")));
+	json_decref(r);
+	assert_int_equal(store_version(e->d.store), 1);
+
+	/* commits go live again */
+	r = ask_ok(e, CHANGE("{\"op\": \"backend_add\", \"service\": \"web\","
+			     " \"addr\": \"10.0.1.11\", \"weight\": 1}"));
+	assert_true(json_is_true(json_object_get(r, "live")));
+	json_decref(r);
+}
+
+/* An adopt that fails must leave the hold as it was. */
+static void test_sync_failed_adopt_keeps_hold(void **state)
+{
+	struct env *e = *state;
+	struct fake_dp *f = fake_start(e, 7,
+		"[{\"name\": \"web\", \"vip\": \"10.0.0.100\", \"proto\": \"tcp\","
+		" \"port\": 80, \"mode\": \"l2dsr\", \"backends\":"
+		" [{\"addr\": \"10.0.1.10\", \"weight\": 0}]}]");
+
+	commit_ok(e, CHANGE(ADD_DNS));
+	sync_reconcile(&e->d.sync, e->d.store);
+	assert_int_equal(e->d.sync.status, SYNC_HOLD);
+	assert_refused(e, "{\"cmd\": \"adopt\", \"env\": \"production\"}",
+		       "weight", NULL);
+	assert_int_equal(e->d.sync.status, SYNC_HOLD);
+	assert_refused(e, "{\"cmd\": \"adopt\", \"env\": \"production\"}",
+		       "weight", NULL);
+	{
+		json_t *r = ask_ok(e, CHANGE("{\"op\": \"backend_add\","
+					     " \"service\": \"dns\", \"addr\":"
+					     " \"10.0.2.9\", \"weight\": 1}"));
+
+		assert_true(json_is_false(json_object_get(r, "live")));
+		json_decref(r);
+	}
+	assert_int_equal(fake_n_applied(f), 0);
+}
+
+/* A dataplane whose state answer lacks its services is not reconciled
+ * with, adopted from, nor pushed to, and every refusal says why. */
+static void test_sync_bad_state_answer(void **state)
+{
+	struct env *e = *state;
+	struct fake_dp *f;
+	json_t *r;
+
+	commit_ok(e, CHANGE(ADD_WEB));
+	f = fake_start(e, 3, "null");
+	r = ask_ok(e, "{\"cmd\": \"status\"}");
+	assert_string_equal(str_at(r, "dataplane.sync"), "unreachable");
+	assert_non_null(strstr(str_at(r, "dataplane.note"), "no services"));
+	json_decref(r);
+	assert_refused(e, "{\"cmd\": \"adopt\", \"env\": \"production\"}",
+		       "adopt: ", "no services", NULL);
+	r = ask_ok(e, CHANGE(ADD_DNS));
+	assert_true(json_is_false(json_object_get(r, "live")));
+	assert_non_null(strstr(str_at(r, "note"), "no services"));
+	json_decref(r);
+	assert_int_equal(fake_n_applied(f), 0);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+/* ---- roles, audit and freeze ---- */
+
+static json_t *ask_as(struct env *e, const char *user, uid_t uid,
+		      const char *text)
+{
+	struct peer saved = e->peer;
+	json_t *r;
+
+	e->peer = (struct peer){ .uid = uid, .gid = uid };
+	snprintf(e->peer.user, sizeof(e->peer.user), "%s", user);
+	r = ask(e, text);
+	e->peer = saved;
+	return r;
+}
+
+static size_t audit_lines(struct env *e, const char *needle)
+{
+	char line[4096];
+	size_t n = 0;
+	FILE *f = fopen(e->d.cfg.audit_log, "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+static void test_roles_and_audit(void **state)
+{
+	struct env *e = *state;
+	json_t *r;
+
+	/* a viewer reads and plans but changes nothing */
+	r = ask_as(e, "bob", 1001, "{\"cmd\": \"status\"}");
+	assert_ok(r);
+	json_decref(r);
+	r = ask_as(e, "bob", 1001, CHANGE(ADD_WEB));
+	assert_false(json_is_true(json_object_get(r, "ok")));
+	assert_non_null(strstr(str_at(r, "error"), "has role viewer"));
+	json_decref(r);
+	assert_int_equal(store_version(e->d.store), 0);
+	/* an operator changes but may not adopt or freeze */
+	r = ask_as(e, "carol", 1002, CHANGE(ADD_WEB));
+	assert_ok(r);
+	json_decref(r);
+	r = ask_as(e, "carol", 1002, "{\"cmd\": \"freeze\", \"env\":"
+		   " \"production\", \"reason\": \"x\"}");
+	assert_non_null(strstr(str_at(r, "error"), "needs admin"));
+	json_decref(r);
+	/* a stranger gets nothing, not even a status */
+	r = ask_as(e, "mallory", 1666, "{\"cmd\": \"status\"}");
+	assert_non_null(strstr(str_at(r, "error"), "has role none"));
+	json_decref(r);
+	/* every decision, allowed or refused, is in the audit log */
+	assert_int_equal(audit_lines(e, "\"user\":\"bob\""), 2);
+	assert_int_equal(audit_lines(e, "\"user\":\"carol\""), 2);
+	assert_int_equal(audit_lines(e, "\"user\":\"mallory\",\"role\":\"none\""),
+			 1);
+	assert_int_equal(audit_lines(e, "\"allowed\":false"), 3);
+}
+
+static void test_freeze_stops_every_change(void **state)
+{
+	struct env *e = *state;
+	struct freeze reloaded;
+	char err[256];
+	json_t *r;
+
+	commit_ok(e, CHANGE(ADD_WEB));
+	/* a freeze must say why */
+	assert_refused(e, "{\"cmd\": \"freeze\", \"env\": \"production\"}",
+		       "say why", NULL);
+	r = ask_ok(e, "{\"cmd\": \"freeze\", \"env\": \"production\","
+		   " \"reason\": \"incident 42\"}");
+	json_decref(r);
+	assert_refused(e, CHANGE("{\"op\": \"backend_add\", \"service\":"
+				 " \"web\", \"addr\": \"10.0.1.99\","
+				 " \"weight\": 1}"),
+		       "frozen by alice", "incident 42", NULL);
+	r = ask_ok(e, "{\"cmd\": \"status\"}");
+	assert_true(json_is_true(json_object_get(json_object_get(r, "freeze"),
+						 "frozen")));
+	json_decref(r);
+	/* it outlives fulcrumd */
+	assert_int_equal(freeze_load(e->d.cfg.freeze_file, &reloaded, err,
+				     sizeof(err)), 0);
+	assert_true(reloaded.on);
+	assert_string_equal(reloaded.reason, "incident 42");
+	r = ask_ok(e, "{\"cmd\": \"unfreeze\", \"env\": \"production\","
+		   " \"reason\": \"over\"}");
+	json_decref(r);
+	commit_ok(e, CHANGE("{\"op\": \"backend_add\", \"service\": \"web\","
+			    " \"addr\": \"10.0.1.99\", \"weight\": 1}"));
+	assert_int_equal(freeze_load(e->d.cfg.freeze_file, &reloaded, err,
+				     sizeof(err)), 0);
+	assert_false(reloaded.on);
+}
+
+static json_t *backend_op(const char *op, const char *svc, int host,
+			  const char *state_name)
+{
+	char addr[32];
+
+	snprintf(addr, sizeof(addr), "10.0.7.%d", host);
+	return state_name ?
+		json_pack("{s:s, s:s, s:s, s:s}", "op", op, "service", svc,
+			  "addr", addr, "state", state_name) :
+		json_pack("{s:s, s:s, s:s, s:i}", "op", op, "service", svc,
+			  "addr", addr, "weight", 1);
+}
+
+static json_t *send_ops(struct env *e, json_t *ops)
+{
+	json_t *req = json_pack("{s:s, s:s, s:s, s:o}", "cmd", "change", "env",
+				"production", "reason", "blast", "ops", ops);
+	json_t *r = mgmt_handle(&e->d, &e->peer, req);
+
+	json_decref(req);
+	return r;
+}
+
+/* The blast-radius guard: what a change takes away decides. */
+static void test_blast_radius(void **state)
+{
+	struct env *e = *state;
+	json_t *ops = json_array(), *r;
+
+	json_array_append_new(ops, json_pack(
+		"{s:s, s:s, s:s, s:s, s:i, s:s, s:[]}", "op", "service_add",
+		"name", "big", "vip", "10.0.0.7", "proto", "tcp", "port", 80,
+		"mode", "l2dsr", "backends"));
+	for (int b = 1; b <= 8; b++)
+		json_array_append_new(ops, backend_op("backend_add", "big", b, NULL));
+	r = send_ops(e, ops);
+	assert_ok(r);
+	json_decref(r);
+	/* 2 of 8 drained is 25%: allowed */
+	ops = json_pack("[o, o]", backend_op("backend_set", "big", 1, "draining"),
+			backend_op("backend_set", "big", 2, "draining"));
+	r = send_ops(e, ops);
+	assert_ok(r);
+	json_decref(r);
+	/* 2 more of the 6 left is 33%: refused, nothing changed */
+	ops = json_pack("[o, o]", backend_op("backend_set", "big", 3, "down"),
+			backend_op("backend_del", "big", 4, NULL));
+	json_object_del(json_array_get(ops, 1), "weight");
+	r = send_ops(e, ops);
+	assert_false(json_is_true(json_object_get(r, "ok")));
+	assert_non_null(strstr(str_at(r, "error"), "takes 2 of the 6 active"));
+	json_decref(r);
+	/* one at a time may always go while others stay */
+	ops = json_pack("[o]", backend_op("backend_set", "big", 3, "down"));
+	r = send_ops(e, ops);
+	assert_ok(r);
+	json_decref(r);
+	/* adding to many services at once is wide too */
+	ops = json_array();
+	for (int s = 0; s < 11; s++) {
+		char name[16], vip[16];
+
+		snprintf(name, sizeof(name), "s%d", s);
+		snprintf(vip, sizeof(vip), "10.0.8.%d", s + 1);
+		json_array_append_new(ops, json_pack(
+			"{s:s, s:s, s:s, s:s, s:i, s:s}", "op", "service_add",
+			"name", name, "vip", vip, "proto", "tcp", "port", 80,
+			"mode", "l2dsr"));
+	}
+	r = send_ops(e, ops);
+	assert_non_null(strstr(str_at(r, "error"), "changes 11 services"));
+	json_decref(r);
+}
+
+static json_t *ask_json(struct env *e, const char *user, uid_t uid,
+			json_t *req)
+{
+	char *text = json_dumps(req, JSON_COMPACT);
+	json_t *r = ask_as(e, user, uid, text);
+
+	free(text);
+	json_decref(req);
+	return r;
+}
+
+static json_t *plan_req(const char *cmd, json_int_t id)
+{
+	return json_pack("{s:s, s:s, s:s, s:I}", "cmd", cmd, "env", "production",
+			 "reason", "t", "id", id);
+}
+
+/* A plan: made against a version, approved by someone else in production
+ * when it is high-risk, carried out once, and only if nothing moved. */
+static void test_plans(void **state)
+{
+	struct env *e = *state;
+	json_t *r;
+
+	commit_ok(e, CHANGE(ADD_WEB));
+	commit_ok(e, CHANGE(ADD_DNS));
+	r = ask_ok(e, "{\"cmd\": \"plan\", \"env\": \"production\","
+		   " \"reason\": \"retire dns\", \"ops\": [{\"op\":"
+		   " \"service_del\", \"name\": \"dns\"}]}");
+	assert_int_equal(int_at(r, "plan.id"), 1);
+	assert_int_equal(int_at(r, "plan.base_version"), 2);
+	assert_true(json_is_true(json_object_get(json_object_get(
+		json_object_get(r, "plan"), "risk"), "high")));
+	json_decref(r);
+	assert_int_equal(store_version(e->d.store), 2);
+
+	r = ask_json(e, "alice", 1000, plan_req("execute", 1));
+	assert_non_null(strstr(str_at(r, "error"), "not approved"));
+	json_decref(r);
+	r = ask_json(e, "alice", 1000, plan_req("approve", 1));
+	assert_non_null(strstr(str_at(r, "error"), "another user"));
+	json_decref(r);
+	r = ask_json(e, "carol", 1002, plan_req("approve", 1));
+	assert_ok(r);
+	json_decref(r);
+	r = ask_json(e, "alice", 1000, plan_req("execute", 1));
+	assert_ok(r);
+	assert_int_equal(int_at(r, "version"), 3);
+	json_decref(r);
+	r = ask_json(e, "alice", 1000, plan_req("execute", 1));
+	assert_non_null(strstr(str_at(r, "error"), "carried out already"));
+	json_decref(r);
+
+	/* a plan made before another change goes through is stale */
+	r = ask_ok(e, "{\"cmd\": \"plan\", \"env\": \"production\","
+		   " \"reason\": \"x\", \"ops\": [{\"op\": \"backend_add\","
+		   " \"service\": \"web\", \"addr\": \"10.0.1.20\","
+		   " \"weight\": 1}]}");
+	assert_int_equal(int_at(r, "plan.id"), 2);
+	json_decref(r);
+	commit_ok(e, CHANGE("{\"op\": \"backend_add\", \"service\": \"web\","
+			    " \"addr\": \"10.0.1.21\", \"weight\": 1}"));
+	r = ask_json(e, "alice", 1000, plan_req("execute", 2));
+	assert_non_null(strstr(str_at(r, "error"), "has moved"));
+	json_decref(r);
+	r = ask_ok(e, "{\"cmd\": \"plans\"}");
+	assert_int_equal(json_array_size(json_object_get(r, "plans")), 2);
+	json_decref(r);
+}
+
+/* Restore to a version, merging back the later changes that leave what
+ * it brings back alone: the 2012 recovery, in one plan. */
+static void test_restore_with_replay(void **state)
+{
+	struct env *e = *state;
+	json_t *r, *s;
+
+	commit_ok(e, CHANGE(ADD_WEB));                          /* v1 */
+	commit_ok(e, CHANGE(ADD_DNS));                          /* v2 */
+	commit_ok(e, CHANGE_APPROVED("{\"op\": \"service_del\","   /* v3: lost */
+				     " \"name\": \"web\"}"));
+	commit_ok(e, CHANGE("{\"op\": \"backend_add\", \"service\": \"dns\","
+			    " \"addr\": \"10.0.2.9\", \"weight\": 1}"));  /* v4 */
+	r = ask_ok(e, "{\"cmd\": \"plan\", \"env\": \"production\","
+		   " \"reason\": \"undo the deletion\", \"restore_to\": 2,"
+		   " \"replay_after\": true}");
+	assert_json_text(json_object_get(json_object_get(r, "plan"), "replayed"),
+			 "[4]");
+	assert_json_text(json_object_get(json_object_get(r, "plan"), "skipped"),
+			 "[3]");
+	json_decref(r);
+	r = ask_json(e, "carol", 1002, plan_req("approve", 1));
+	assert_ok(r);
+	json_decref(r);
+	r = ask_json(e, "alice", 1000, plan_req("execute", 1));
+	assert_ok(r);
+	json_decref(r);
+	s = services_now(e);
+	/* web is back, and dns kept the backend added after the loss */
+	assert_non_null(strstr(dump(s), "\"web\""));
+	assert_non_null(strstr(dump(s), "10.0.2.9"));
+	json_decref(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_roles_and_audit, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_blast_radius, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_plans, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_with_replay, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_freeze_stops_every_change,
+						setup, teardown),
+		T(test_reads_empty),
+		T(test_reads_nonempty),
+		T(test_bad_requests),
+		T(test_environment),
+		T(test_change_commits),
+		T(test_malformed_ops),
+		T(test_unsafe_changes),
+		T(test_apply),
+		T(test_apply_defaults),
+		T(test_apply_address_forms),
+		T(test_diff_versions),
+		cmocka_unit_test(test_plan_equal_and_defaults),
+		cmocka_unit_test(test_plan_changes),
+		cmocka_unit_test(test_plan_robust),
+		cmocka_unit_test(test_jsonline_cut_short),
+		cmocka_unit_test(test_jsonline_oversized),
+		cmocka_unit_test(test_jsonline_valid),
+		T(test_sync_pushes_when_behind),
+		T(test_sync_holds_when_ahead),
+		T(test_sync_no_blind_push),
+		T(test_sync_holds_when_diverged),
+		T(test_sync_adopt),
+		T(test_sync_failed_adopt_keeps_hold),
+		T(test_sync_bad_state_answer),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

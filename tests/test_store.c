@@ -1,0 +1,1173 @@
+/* The control plane's state store: changes applied all or nothing, every
+ * class of bad change refused with nothing changed, the log attributable
+ * and append-only, point-in-time states rebuilt from the log, and the
+ * backup copy a complete store after every change. Each test works in a
+ * directory of its own under /tmp. */
+#define _XOPEN_SOURCE 700
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+#include <sqlite3.h>
+
+#include "store.h"
+
+struct env {
+	char dir[64];
+	char path[128];
+	char backup[128];
+	struct store *st;
+};
+
+static char err[1024];
+
+static const struct change_meta alice = {
+	.user = "alice", .uid = 1000, .environment = "prod",
+	.reason = "test",
+};
+
+static int remove_entry(const char *path, const struct stat *sb, int flag,
+			struct FTW *ftw)
+{
+	(void)sb; (void)flag; (void)ftw;
+	return remove(path);
+}
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+
+	assert_non_null(e);
+	snprintf(e->dir, sizeof(e->dir), "/tmp/fulcrum-store-XXXXXX");
+	assert_non_null(mkdtemp(e->dir));
+	snprintf(e->path, sizeof(e->path), "%s/state.db", e->dir);
+	snprintf(e->backup, sizeof(e->backup), "%s/state.backup.db", e->dir);
+	e->st = store_open(e->path, e->backup, err, sizeof(err));
+	if (!e->st)
+		fail_msg("store_open: %s", err);
+	*state = e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+
+	store_close(e->st);
+	nftw(e->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+	free(e);
+	return 0;
+}
+
+static void reopen(struct env *e)
+{
+	store_close(e->st);
+	e->st = store_open(e->path, e->backup, err, sizeof(err));
+	if (!e->st)
+		fail_msg("store_open: %s", err);
+}
+
+static uint64_t commit_as(struct store *st, const struct change_meta *m,
+			  const char *ops)
+{
+	uint64_t v = 0;
+	int rc = store_commit_text(st, m, ops, &v, err, sizeof(err));
+
+	if (rc != STORE_OK)
+		fail_msg("commit refused (%d): %s: %.200s", rc, err, ops);
+	return v;
+}
+
+static uint64_t commit(struct store *st, const char *ops)
+{
+	return commit_as(st, &alice, ops);
+}
+
+static json_t *state_of(struct store *st)
+{
+	json_t *s = store_state(st, err, sizeof(err));
+
+	if (!s)
+		fail_msg("store_state: %s", err);
+	return s;
+}
+
+static void assert_json_text(const json_t *got, const char *want_text)
+{
+	json_t *want = json_loads(want_text, 0, NULL);
+
+	assert_non_null(want);
+	if (!json_equal((json_t *)got, want)) {
+		char *g = json_dumps(got, JSON_COMPACT | JSON_SORT_KEYS);
+
+		fail_msg("got %s\nwant %s", g, want_text);
+	}
+	json_decref(want);
+}
+
+static void assert_state(struct store *st, const char *want_text)
+{
+	json_t *s = state_of(st);
+
+	assert_json_text(s, want_text);
+	json_decref(s);
+}
+
+/* The change must be refused, with a message holding `why`, and the store
+ * must be as it was: version, digest, state, log and tables. */
+static void assert_refused(struct env *e, const char *ops, const char *why)
+{
+	char before[STORE_DIGEST_LEN], after[STORE_DIGEST_LEN];
+	uint64_t version = store_version(e->st), v = 0;
+	json_t *state = state_of(e->st), *now;
+
+	store_digest(e->st, before);
+	err[0] = '\0';
+	if (store_commit_text(e->st, &alice, ops, &v, err, sizeof(err)) != -1)
+		fail_msg("accepted: %s", ops);
+	if (!strstr(err, why))
+		fail_msg("%s\nrefused with '%s', expected '%s'", ops, err, why);
+	assert_int_equal(store_version(e->st), version);
+	store_digest(e->st, after);
+	assert_string_equal(before, after);
+	now = state_of(e->st);
+	assert_true(json_equal(state, now));
+	json_decref(now);
+	/* What is on disk too, not only the model in memory. */
+	reopen(e);
+	assert_int_equal(store_version(e->st), version);
+	store_digest(e->st, after);
+	assert_string_equal(before, after);
+	json_decref(state);
+}
+
+static const char web[] =
+	"[{\"op\": \"service_add\", \"name\": \"web\", \"vip\": \"10.0.0.100\","
+	" \"proto\": \"tcp\", \"port\": 80, \"mode\": \"l2dsr\","
+	" \"backends\": [{\"addr\": \"10.0.1.20\", \"weight\": 1},"
+	" {\"addr\": \"10.0.1.3\", \"weight\": 2, \"state\": \"draining\"},"
+	" {\"addr\": \"10.0.1.10\", \"weight\": 3}]}]";
+
+static const char dns[] =
+	"[{\"op\": \"service_add\", \"name\": \"dns\", \"vip\": \"10.0.0.53\","
+	" \"proto\": \"udp\", \"port\": 53, \"mode\": \"gue\","
+	" \"table_size\": 1009, \"gue_port\": 7000}]";
+
+static const char six[] =
+	"[{\"op\": \"service_add\", \"name\": \"six\", \"vip\": \"fd00:0::100\","
+	" \"proto\": \"tcp\", \"port\": 443, \"mode\": \"ipip\","
+	" \"backends\": [{\"addr\": \"fd00::1:2\", \"weight\": 1},"
+	" {\"addr\": \"FD00::1:1\", \"weight\": 1}]}]";
+
+static void test_open_create(void **state)
+{
+	struct env *e = *state;
+	char digest[STORE_DIGEST_LEN], path[160];
+	json_t *h;
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	FILE *f;
+
+	assert_int_equal(store_version(e->st), 0);
+	assert_state(e->st, "{\"version\": 0, \"services\": []}");
+	store_digest(e->st, digest);
+	/* sha256 of {"services":[]} */
+	assert_string_equal(digest, "cb4f1ff5576b203a6563c2cabfce32833917581"
+			    "35eb0d8885d69075303c39c4e");
+	h = store_history(e->st, 0, 0, err, sizeof(err));
+	assert_non_null(h);
+	assert_int_equal(json_array_size(h), 0);
+	json_decref(h);
+	assert_null(store_backup_error(e->st));
+
+	/* The schema version is in the meta table, the file in WAL mode. */
+	assert_int_equal(sqlite3_open(e->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE"
+					    " key = 'schema_version'", -1, &q,
+					    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(q, 0), STORE_SCHEMA_VERSION);
+	sqlite3_finalize(q);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &q,
+					    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(q, 0), "wal");
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+
+	/* Not a database; a database that is not a store; no directory. */
+	snprintf(path, sizeof(path), "%s/garbage.db", e->dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("this is not a database, not even close to one, at all.....\n"
+	      "................................................................"
+	      "................................................................",
+	      f);
+	fclose(f);
+	assert_null(store_open(path, NULL, err, sizeof(err)));
+	assert_non_null(strstr(err, "not a database"));
+	snprintf(path, sizeof(path), "%s/other.db", e->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE t (x)", NULL, NULL,
+				      NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_null(store_open(path, NULL, err, sizeof(err)));
+	assert_non_null(strstr(err, "not a Fulcrum state store"));
+	snprintf(path, sizeof(path), "%s/no/such/dir.db", e->dir);
+	assert_null(store_open(path, NULL, err, sizeof(err)));
+	assert_non_null(strstr(err, path));
+}
+
+static void test_commit_read_back(void **state)
+{
+	struct env *e = *state;
+
+	assert_int_equal(commit(e->st, web), 1);
+	assert_int_equal(commit(e->st, dns), 2);
+	assert_int_equal(commit(e->st, six), 3);
+	/* Services by name, backends by address bytes (10.0.1.3 before
+	 * 10.0.1.10), addresses in canonical form, defaults filled in. */
+	assert_state(e->st, "{\"version\": 3, \"services\": ["
+		"{\"name\": \"dns\", \"vip\": \"10.0.0.53\", \"proto\": \"udp\","
+		" \"port\": 53, \"mode\": \"gue\", \"table_size\": 1009,"
+		" \"gue_port\": 7000, \"backends\": []},"
+		"{\"name\": \"six\", \"vip\": \"fd00::100\", \"proto\": \"tcp\","
+		" \"port\": 443, \"mode\": \"ipip\", \"table_size\": 65537,"
+		" \"gue_port\": 6080, \"backends\": ["
+		"  {\"addr\": \"fd00::1:1\", \"weight\": 1, \"state\": \"active\"},"
+		"  {\"addr\": \"fd00::1:2\", \"weight\": 1, \"state\": \"active\"}]},"
+		"{\"name\": \"web\", \"vip\": \"10.0.0.100\", \"proto\": \"tcp\","
+		" \"port\": 80, \"mode\": \"l2dsr\", \"table_size\": 65537,"
+		" \"gue_port\": 6080, \"backends\": ["
+		"  {\"addr\": \"10.0.1.3\", \"weight\": 2, \"state\": \"draining\"},"
+		"  {\"addr\": \"10.0.1.10\", \"weight\": 3, \"state\": \"active\"},"
+		"  {\"addr\": \"10.0.1.20\", \"weight\": 1, \"state\": \"active\"}]}"
+		"]}");
+
+	/* Every other op, several in one change, including a VIP moved to
+	 * one another service just gave up. */
+	assert_int_equal(commit(e->st,
+		"[{\"op\": \"backend_add\", \"service\": \"web\","
+		"  \"addr\": \"10.0.1.1\", \"weight\": 9, \"state\": \"down\"},"
+		" {\"op\": \"backend_del\", \"service\": \"web\","
+		"  \"addr\": \"10.0.1.20\"},"
+		" {\"op\": \"backend_set\", \"service\": \"web\","
+		"  \"addr\": \"10.0.1.3\", \"state\": \"active\"},"
+		" {\"op\": \"backend_set\", \"service\": \"web\","
+		"  \"addr\": \"10.0.1.10\", \"weight\": 65535},"
+		" {\"op\": \"service_set\", \"name\": \"dns\", \"port\": 5353,"
+		"  \"mode\": \"l2dsr\", \"table_size\": 1048573},"
+		" {\"op\": \"service_del\", \"name\": \"six\"},"
+		" {\"op\": \"service_set\", \"name\": \"web\", \"port\": 0,"
+		"  \"proto\": \"udp\", \"vip\": \"10.0.0.53\"},"
+		" {\"op\": \"service_set\", \"name\": \"dns\", \"port\": 53}]"),
+		4);
+	assert_state(e->st, "{\"version\": 4, \"services\": ["
+		"{\"name\": \"dns\", \"vip\": \"10.0.0.53\", \"proto\": \"udp\","
+		" \"port\": 53, \"mode\": \"l2dsr\", \"table_size\": 1048573,"
+		" \"gue_port\": 7000, \"backends\": []},"
+		"{\"name\": \"web\", \"vip\": \"10.0.0.53\", \"proto\": \"udp\","
+		" \"port\": 0, \"mode\": \"l2dsr\", \"table_size\": 65537,"
+		" \"gue_port\": 6080, \"backends\": ["
+		"  {\"addr\": \"10.0.1.1\", \"weight\": 9, \"state\": \"down\"},"
+		"  {\"addr\": \"10.0.1.3\", \"weight\": 2, \"state\": \"active\"},"
+		"  {\"addr\": \"10.0.1.10\", \"weight\": 65535,"
+		"   \"state\": \"active\"}]}"
+		"]}");
+
+	/* A name deleted and added again in one change. */
+	assert_int_equal(commit(e->st,
+		"[{\"op\": \"service_del\", \"name\": \"dns\"},"
+		" {\"op\": \"service_add\", \"name\": \"dns\","
+		"  \"vip\": \"10.0.0.54\", \"proto\": \"udp\", \"port\": 53,"
+		"  \"mode\": \"ipip\"},"
+		" {\"op\": \"backend_add\", \"service\": \"dns\","
+		"  \"addr\": \"10.0.2.1\", \"weight\": 1}]"), 5);
+	reopen(e);
+	assert_state(e->st, "{\"version\": 5, \"services\": ["
+		"{\"name\": \"dns\", \"vip\": \"10.0.0.54\", \"proto\": \"udp\","
+		" \"port\": 53, \"mode\": \"ipip\", \"table_size\": 65537,"
+		" \"gue_port\": 6080, \"backends\": ["
+		"  {\"addr\": \"10.0.2.1\", \"weight\": 1, \"state\": \"active\"}]},"
+		"{\"name\": \"web\", \"vip\": \"10.0.0.53\", \"proto\": \"udp\","
+		" \"port\": 0, \"mode\": \"l2dsr\", \"table_size\": 65537,"
+		" \"gue_port\": 6080, \"backends\": ["
+		"  {\"addr\": \"10.0.1.1\", \"weight\": 9, \"state\": \"down\"},"
+		"  {\"addr\": \"10.0.1.3\", \"weight\": 2, \"state\": \"active\"},"
+		"  {\"addr\": \"10.0.1.10\", \"weight\": 65535,"
+		"   \"state\": \"active\"}]}"
+		"]}");
+}
+
+#define SVC(fields) "[{\"op\": \"service_add\", \"name\": \"new\"," \
+	" \"vip\": \"10.0.0.200\", \"proto\": \"tcp\", \"port\": 80," \
+	" \"mode\": \"l2dsr\"" fields "}]"
+#define BE(fields) "[{\"op\": \"backend_add\", \"service\": \"web\"," \
+	fields "}]"
+
+static const struct {
+	const char *ops;
+	const char *why;
+} bad_changes[] = {
+	/* Unknown services and backends. */
+	{ BE("\"addr\": \"10.0.1.99\", \"weight\": 1, \"service\": \"x\""),
+	  "duplicate" },
+	{ "[{\"op\": \"backend_add\", \"service\": \"nope\","
+	  " \"addr\": \"10.0.1.99\", \"weight\": 1}]",
+	  "op 0 (backend_add): 'service': no service 'nope'" },
+	{ "[{\"op\": \"backend_del\", \"service\": \"web\","
+	  " \"addr\": \"10.0.1.99\"}]",
+	  "op 0 (backend_del): 'addr': service 'web' has no backend 10.0.1.99" },
+	{ "[{\"op\": \"backend_set\", \"service\": \"web\","
+	  " \"addr\": \"10.0.1.99\", \"weight\": 2}]", "has no backend" },
+	{ "[{\"op\": \"service_del\", \"name\": \"nope\"}]",
+	  "op 0 (service_del): 'name': no service 'nope'" },
+	{ "[{\"op\": \"service_set\", \"name\": \"nope\", \"port\": 1}]",
+	  "no service 'nope'" },
+	/* Duplicates. */
+	{ "[{\"op\": \"service_add\", \"name\": \"web\", \"vip\": \"10.0.0.1\","
+	  " \"proto\": \"tcp\", \"port\": 80, \"mode\": \"l2dsr\"}]",
+	  "'name': service 'web' exists already" },
+	{ "[{\"op\": \"service_add\", \"name\": \"web2\","
+	  " \"vip\": \"10.0.0.100\", \"proto\": \"tcp\", \"port\": 80,"
+	  " \"mode\": \"ipip\"}]",
+	  "'vip': 10.0.0.100 tcp port 80 is service 'web' already" },
+	{ "[{\"op\": \"service_set\", \"name\": \"dns\","
+	  " \"vip\": \"10.0.0.100\", \"proto\": \"tcp\", \"port\": 80}]",
+	  "is service 'web' already" },
+	{ BE("\"addr\": \"10.0.1.10\", \"weight\": 1"),
+	  "service 'web' already has backend 10.0.1.10" },
+	{ SVC(", \"backends\": [{\"addr\": \"10.0.3.1\", \"weight\": 1},"
+	      " {\"addr\": \"10.0.3.1\", \"weight\": 2}]"),
+	  "'backends[1].addr': service 'new' already has backend 10.0.3.1" },
+	/* Addresses and families. */
+	{ "[{\"op\": \"service_add\", \"name\": \"new\","
+	  " \"vip\": \"10.0.0.300\", \"proto\": \"tcp\", \"port\": 80,"
+	  " \"mode\": \"l2dsr\"}]",
+	  "op 0 (service_add): 'vip': '10.0.0.300' is not an IPv4 or IPv6" },
+	{ "[{\"op\": \"service_add\", \"name\": \"new\","
+	  " \"vip\": \"::\", \"proto\": \"tcp\", \"port\": 80,"
+	  " \"mode\": \"l2dsr\"}]", "'vip': :: is the unspecified address" },
+	{ BE("\"addr\": \"banana\", \"weight\": 1"),
+	  "'addr': 'banana' is not an IPv4 or IPv6 address" },
+	{ BE("\"addr\": \"0.0.0.0\", \"weight\": 1"), "unspecified" },
+	{ BE("\"addr\": \"fd00::1\", \"weight\": 1"),
+	  "'addr': fd00::1 is IPv6 but service 'web' has the IPv4 VIP "
+	  "10.0.0.100" },
+	{ SVC(", \"backends\": [{\"addr\": \"fd00::1\", \"weight\": 1}]"),
+	  "'backends[0].addr': fd00::1 is IPv6" },
+	{ "[{\"op\": \"service_set\", \"name\": \"web\","
+	  " \"vip\": \"fd00::100\"}]",
+	  "'vip': fd00::100 is IPv6 but the backends of service 'web' are "
+	  "IPv4" },
+	/* Numbers out of range. */
+	{ BE("\"addr\": \"10.0.1.99\", \"weight\": 0"),
+	  "op 0 (backend_add): 'weight': 0 is outside 1..65535" },
+	{ BE("\"addr\": \"10.0.1.99\", \"weight\": 65536"),
+	  "'weight': 65536 is outside 1..65535" },
+	{ BE("\"addr\": \"10.0.1.99\", \"weight\": -1"),
+	  "'weight': -1 is outside" },
+	{ "[{\"op\": \"backend_set\", \"service\": \"web\","
+	  " \"addr\": \"10.0.1.10\", \"weight\": 0}]",
+	  "'weight': 0 is outside 1..65535" },
+	{ SVC(", \"backends\": [{\"addr\": \"10.0.3.1\", \"weight\": 0}]"),
+	  "'backends[0].weight': 0 is outside" },
+	{ "[{\"op\": \"service_set\", \"name\": \"web\", \"port\": 65536}]",
+	  "'port': 65536 is outside 0..65535" },
+	{ "[{\"op\": \"service_set\", \"name\": \"web\", \"port\": -1}]",
+	  "'port': -1 is outside 0..65535" },
+	{ SVC(", \"table_size\": 1008"), "'table_size': 1008 is outside "
+	  "1009..1048573" },
+	{ SVC(", \"table_size\": 1048583"), "'table_size': 1048583 is "
+	  "outside" },
+	{ SVC(", \"table_size\": 65535"), "'table_size': 65535 is not a "
+	  "prime" },
+	{ "[{\"op\": \"service_set\", \"name\": \"web\","
+	  " \"table_size\": 1011}]", "'table_size': 1011 is not a prime" },
+	{ SVC(", \"gue_port\": 0"), "'gue_port': 0 is outside 1..65535" },
+	/* Unknown ops, fields and names. */
+	{ "[{\"op\": \"service_rename\", \"name\": \"web\"}]",
+	  "op 0 (?): unknown op 'service_rename'" },
+	{ SVC(", \"colour\": \"red\""),
+	  "op 0 (service_add): unknown field 'colour'" },
+	{ SVC(", \"backends\": [{\"addr\": \"10.0.3.1\", \"weight\": 1,"
+	      " \"mac\": \"02:00:00:00:00:01\"}]"),
+	  "unknown field 'backends[0].mac'" },
+	{ "[{\"op\": \"service_del\", \"name\": \"web\", \"port\": 80}]",
+	  "unknown field 'port'" },
+	{ BE("\"addr\": \"10.0.1.99\", \"weight\": 1, \"name\": \"x\""),
+	  "unknown field 'name'" },
+	{ "[{\"op\": \"service_add\", \"name\": \"new\","
+	  " \"vip\": \"10.0.0.200\", \"proto\": \"tcp\", \"port\": 80}]",
+	  "op 0 (service_add): missing field 'mode'" },
+	{ "[{\"op\": \"service_add\", \"name\": \"new\","
+	  " \"vip\": \"10.0.0.200\", \"proto\": \"tcp\","
+	  " \"mode\": \"gue\"}]", "missing field 'port'" },
+	{ BE("\"addr\": \"10.0.1.99\""), "missing field 'weight'" },
+	{ SVC(", \"backends\": [{\"weight\": 1}]"),
+	  "missing field 'backends[0].addr'" },
+	{ "[{\"op\": \"service_set\", \"name\": \"web\"}]",
+	  "op 0 (service_set): nothing to change" },
+	{ "[{\"op\": \"backend_set\", \"service\": \"web\","
+	  " \"addr\": \"10.0.1.10\"}]", "nothing to change" },
+	{ "[{\"op\": \"service_add\", \"name\": \"has space\","
+	  " \"vip\": \"10.0.0.200\", \"proto\": \"tcp\", \"port\": 80,"
+	  " \"mode\": \"l2dsr\"}]", "'name': 'has space' is not a service name" },
+	{ "[{\"op\": \"service_add\", \"name\": \"\","
+	  " \"vip\": \"10.0.0.200\", \"proto\": \"tcp\", \"port\": 80,"
+	  " \"mode\": \"l2dsr\"}]", "is not a service name" },
+	{ "[{\"op\": \"service_add\","
+	  " \"name\": \"a-name-that-is-far-too-long-for-us\","
+	  " \"vip\": \"10.0.0.200\", \"proto\": \"tcp\", \"port\": 80,"
+	  " \"mode\": \"l2dsr\"}]", "is not a service name" },
+	/* Unknown modes, protocols and states. */
+	{ "[{\"op\": \"service_add\", \"name\": \"new\","
+	  " \"vip\": \"10.0.0.200\", \"proto\": \"tcp\", \"port\": 80,"
+	  " \"mode\": \"nat\"}]",
+	  "'mode': unknown mode 'nat' (l2dsr, ipip or gue)" },
+	{ "[{\"op\": \"service_add\", \"name\": \"new\","
+	  " \"vip\": \"10.0.0.200\", \"proto\": \"sctp\", \"port\": 80,"
+	  " \"mode\": \"l2dsr\"}]",
+	  "'proto': unknown protocol 'sctp' (tcp or udp)" },
+	{ "[{\"op\": \"service_set\", \"name\": \"web\", \"proto\": \"TCP\"}]",
+	  "unknown protocol 'TCP'" },
+	{ BE("\"addr\": \"10.0.1.99\", \"weight\": 1, \"state\": \"asleep\""),
+	  "'state': unknown state 'asleep' (active, draining or down)" },
+	/* Wrong JSON types. */
+	{ "[{\"op\": \"service_set\", \"name\": \"web\", \"port\": \"80\"}]",
+	  "'port': must be an integer" },
+	{ BE("\"addr\": \"10.0.1.99\", \"weight\": 1.5"),
+	  "'weight': must be an integer" },
+	{ BE("\"addr\": \"10.0.1.99\", \"weight\": true"),
+	  "'weight': must be an integer" },
+	{ BE("\"addr\": \"10.0.1.99\", \"weight\": null"),
+	  "'weight': must be an integer" },
+	{ BE("\"addr\": 167772515, \"weight\": 1"), "'addr': must be a string" },
+	{ "[{\"op\": \"service_del\", \"name\": [\"web\"]}]",
+	  "'name': must be a string" },
+	{ SVC(", \"backends\": {\"addr\": \"10.0.3.1\"}"),
+	  "'backends': must be an array" },
+	{ SVC(", \"backends\": [\"10.0.3.1\"]"),
+	  "'backends[0]' must be an object" },
+	{ "[{\"op\": 7, \"name\": \"web\"}]",
+	  "op 0 (?): 'op' is missing or not a string" },
+	{ "[{\"name\": \"web\"}]", "'op' is missing" },
+	{ "[\"service_del\"]", "op 0 (?): an op must be a JSON object" },
+	{ "{\"op\": \"service_del\", \"name\": \"web\"}",
+	  "a change must be a JSON array of ops" },
+	{ "[]", "a change needs at least one op" },
+	/* Not JSON at all, or cut short. */
+	{ "", "not valid JSON" },
+	{ "[{\"op\": \"service_del\", \"name\": \"web\"}", "not valid JSON" },
+	{ "[{\"op\": \"service_del\", \"name\": \"we", "not valid JSON" },
+	{ "[{\"op\": \"service_del\", \"name\": \"web\"}] trailing",
+	  "not valid JSON" },
+	{ "\x01\xff garbage", "not valid JSON" },
+	{ "[{\"op\": \"service_del\", \"name\": \"web\", \"name\": \"dns\"}]",
+	  "duplicate object key" },
+};
+
+static void test_invalid_refused(void **state)
+{
+	struct env *e = *state;
+
+	commit(e->st, web);
+	commit(e->st, dns);
+	for (size_t i = 0; i < sizeof(bad_changes) / sizeof(bad_changes[0]);
+	     i++)
+		assert_refused(e, bad_changes[i].ops, bad_changes[i].why);
+	assert_int_equal(store_version(e->st), 2);
+}
+
+/* Two good ops, then a bad one: the first two must leave no trace, in the
+ * state, the tables or the log. Likewise for a bad op after a delete, and
+ * after a VIP move, which undo differently. */
+static void test_half_way(void **state)
+{
+	struct env *e = *state;
+	json_t *h;
+
+	commit(e->st, web);
+	commit(e->st, dns);
+	assert_refused(e,
+		"[{\"op\": \"backend_add\", \"service\": \"web\","
+		"  \"addr\": \"10.0.1.50\", \"weight\": 1},"
+		" {\"op\": \"service_add\", \"name\": \"api\","
+		"  \"vip\": \"10.0.0.80\", \"proto\": \"tcp\", \"port\": 443,"
+		"  \"mode\": \"ipip\"},"
+		" {\"op\": \"backend_add\", \"service\": \"api\","
+		"  \"addr\": \"10.0.1.50\", \"weight\": 70000}]",
+		"op 2 (backend_add): 'weight': 70000 is outside 1..65535");
+	assert_refused(e,
+		"[{\"op\": \"service_del\", \"name\": \"web\"},"
+		" {\"op\": \"service_set\", \"name\": \"dns\","
+		"  \"vip\": \"10.0.0.100\", \"proto\": \"tcp\", \"port\": 80},"
+		" {\"op\": \"service_del\", \"name\": \"web\"}]",
+		"op 2 (service_del): 'name': no service 'web'");
+	assert_refused(e,
+		"[{\"op\": \"service_set\", \"name\": \"web\", \"port\": 81},"
+		" {\"op\": \"service_add\", \"name\": \"web80\","
+		"  \"vip\": \"10.0.0.100\", \"proto\": \"tcp\", \"port\": 80,"
+		"  \"mode\": \"l2dsr\"},"
+		" {\"op\": \"service_set\", \"name\": \"dns\", \"port\": 81,"
+		"  \"proto\": \"tcp\", \"vip\": \"10.0.0.100\"}]",
+		"op 2 (service_set): 'vip': 10.0.0.100 tcp port 81 is service "
+		"'web' already");
+	h = store_history(e->st, 0, 0, err, sizeof(err));
+	assert_int_equal(json_array_size(h), 2);
+	json_decref(h);
+	/* The services the failed changes touched still work as before. */
+	assert_int_equal(commit(e->st,
+		"[{\"op\": \"service_add\", \"name\": \"web80\","
+		"  \"vip\": \"10.0.0.100\", \"proto\": \"tcp\", \"port\": 8080,"
+		"  \"mode\": \"l2dsr\"},"
+		" {\"op\": \"backend_del\", \"service\": \"web\","
+		"  \"addr\": \"10.0.1.3\"}]"), 3);
+	reopen(e);
+	assert_int_equal(store_version(e->st), 3);
+}
+
+static void test_log_attributable(void **state)
+{
+	static const struct change_meta health = {
+		.user = "fulcrum-health", .uid = 0, .environment = "prod",
+		.reason = "10.0.1.10 failed 3 checks", .automatic = true,
+	};
+	static const struct change_meta nobody = { .user = "" };
+	struct env *e = *state;
+	char digest[STORE_DIGEST_LEN];
+	struct timespec now;
+	json_t *h, *ops, *entry;
+	uint64_t v;
+
+	commit(e->st, web);
+	commit_as(e->st, &health,
+		  "[{\"op\": \"backend_set\", \"service\": \"web\","
+		  "  \"addr\": \"10.0.1.10\", \"state\": \"down\"}]");
+	assert_int_equal(store_commit_text(e->st, &nobody, dns, &v, err,
+					   sizeof(err)), -1);
+	assert_string_equal(err, "a change needs the user making it");
+	assert_int_equal(store_commit_text(e->st, NULL, dns, &v, err,
+					   sizeof(err)), -1);
+	reopen(e);
+	clock_gettime(CLOCK_REALTIME, &now);
+	store_digest(e->st, digest);
+
+	h = store_history(e->st, 2, 0, err, sizeof(err));
+	assert_non_null(h);
+	assert_int_equal(json_array_size(h), 1);
+	entry = json_array_get(h, 0);
+	assert_int_equal(json_integer_value(json_object_get(entry, "version")),
+			 2);
+	assert_string_equal(json_string_value(json_object_get(entry, "user")),
+			    "fulcrum-health");
+	assert_int_equal(json_integer_value(json_object_get(entry, "uid")), 0);
+	assert_string_equal(json_string_value(json_object_get(entry,
+					      "environment")), "prod");
+	assert_string_equal(json_string_value(json_object_get(entry,
+					      "reason")),
+			    "10.0.1.10 failed 3 checks");
+	assert_true(json_is_true(json_object_get(entry, "automatic")));
+	assert_string_equal(json_string_value(json_object_get(entry,
+					      "digest")), digest);
+	assert_true(llabs(json_integer_value(json_object_get(entry, "time_ms"))
+			  - (now.tv_sec * 1000LL + now.tv_nsec / 1000000))
+		    < 60000);
+	ops = json_loads("[{\"op\": \"backend_set\", \"service\": \"web\","
+			 " \"addr\": \"10.0.1.10\", \"state\": \"down\"}]", 0,
+			 NULL);
+	assert_true(json_equal(json_object_get(entry, "ops"), ops));
+	json_decref(ops);
+	json_decref(h);
+
+	h = store_history(e->st, 0, 1, err, sizeof(err));
+	assert_int_equal(json_array_size(h), 1);
+	entry = json_array_get(h, 0);
+	assert_string_equal(json_string_value(json_object_get(entry, "user")),
+			    "alice");
+	assert_int_equal(json_integer_value(json_object_get(entry, "uid")),
+			 1000);
+	assert_string_equal(json_string_value(json_object_get(entry,
+					      "reason")), "test");
+	assert_true(json_is_false(json_object_get(entry, "automatic")));
+	json_decref(h);
+}
+
+static void test_version_monotonic(void **state)
+{
+	struct env *e = *state;
+	uint64_t last = store_version(e->st);
+	json_t *h, *entry;
+	size_t i;
+	char ops[256];
+
+	for (int n = 0; n < 20; n++) {
+		snprintf(ops, sizeof(ops), "[{\"op\": \"service_add\","
+			 " \"name\": \"s%d\", \"vip\": \"10.0.0.%d\","
+			 " \"proto\": \"tcp\", \"port\": 80,"
+			 " \"mode\": \"l2dsr\"}]", n % 10, n % 10 + 1);
+		if (n >= 10) {
+			/* Refused: the name exists. */
+			assert_int_equal(store_commit_text(e->st, &alice, ops,
+							   &last, err,
+							   sizeof(err)), -1);
+			assert_int_equal(store_version(e->st), 10);
+			continue;
+		}
+		assert_int_equal(commit(e->st, ops), last + 1);
+		last = store_version(e->st);
+	}
+	h = store_history(e->st, 0, 0, err, sizeof(err));
+	assert_int_equal(json_array_size(h), 10);
+	json_array_foreach(h, i, entry)
+		assert_int_equal(json_integer_value(json_object_get(entry,
+					"version")), i + 1);
+	json_decref(h);
+}
+
+static void test_log_append_only(void **state)
+{
+	struct env *e = *state;
+	sqlite3 *db;
+
+	commit(e->st, web);
+	commit(e->st, "[{\"op\": \"service_del\", \"name\": \"web\"}]");
+	assert_int_equal(sqlite3_open(e->path, &db), SQLITE_OK);
+	assert_int_not_equal(sqlite3_exec(db, "DELETE FROM change_log", NULL,
+					  NULL, NULL), SQLITE_OK);
+	assert_int_not_equal(sqlite3_exec(db, "UPDATE change_log SET user ="
+					  " 'mallory'", NULL, NULL, NULL),
+			     SQLITE_OK);
+	sqlite3_close(db);
+	reopen(e);
+	assert_int_equal(store_version(e->st), 2);
+}
+
+/* A service changed behind the store's back no longer hashes to the
+ * digest the log recorded: the store refuses to open rather than serve
+ * it. */
+static void test_tampering_detected(void **state)
+{
+	struct env *e = *state;
+	sqlite3 *db;
+
+	commit(e->st, web);
+	store_close(e->st);
+	e->st = NULL;
+	assert_int_equal(sqlite3_open(e->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "UPDATE backends SET weight = 7",
+				      NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_null(store_open(e->path, NULL, err, sizeof(err)));
+	assert_non_null(strstr(err, "the change log says"));
+
+	assert_int_equal(sqlite3_open(e->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "UPDATE backends SET weight = 0",
+				      NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_null(store_open(e->path, NULL, err, sizeof(err)));
+	assert_non_null(strstr(err, "stored service 'web' is invalid: op 0 "
+			       "(service_add): 'backends[0].weight': 0 is "
+			       "outside"));
+}
+
+static void test_deleted_service_in_history(void **state)
+{
+	struct env *e = *state;
+	json_t *h, *at, *ops;
+
+	commit(e->st, web);
+	commit(e->st, dns);
+	commit(e->st, "[{\"op\": \"service_del\", \"name\": \"web\"}]");
+	at = state_of(e->st);
+	assert_int_equal(json_array_size(json_object_get(at, "services")), 1);
+	json_decref(at);
+
+	h = store_history(e->st, 1, 1, err, sizeof(err));
+	ops = json_object_get(json_array_get(h, 0), "ops");
+	assert_string_equal(json_string_value(json_object_get(
+		json_array_get(ops, 0), "name")), "web");
+	assert_int_equal(json_array_size(json_object_get(
+		json_array_get(ops, 0), "backends")), 3);
+	json_decref(h);
+
+	at = store_state_at(e->st, 2, err, sizeof(err));
+	assert_non_null(at);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+		json_object_get(at, "services"), 1), "name")), "web");
+	json_decref(at);
+}
+
+static const char *const steps[] = {
+	web, dns, six,
+	"[{\"op\": \"backend_add\", \"service\": \"web\","
+	"  \"addr\": \"10.0.1.4\", \"weight\": 5}]",
+	"[{\"op\": \"service_del\", \"name\": \"six\"},"
+	" {\"op\": \"backend_set\", \"service\": \"web\","
+	"  \"addr\": \"10.0.1.4\", \"state\": \"draining\"}]",
+	"[{\"op\": \"service_set\", \"name\": \"dns\", \"mode\": \"ipip\","
+	"  \"vip\": \"10.0.0.54\"}]",
+	six,
+	"[{\"op\": \"backend_del\", \"service\": \"six\","
+	"  \"addr\": \"fd00::1:1\"},"
+	" {\"op\": \"service_del\", \"name\": \"web\"}]",
+	"[{\"op\": \"service_del\", \"name\": \"six\"},"
+	" {\"op\": \"service_del\", \"name\": \"dns\"}]",
+};
+#define N_STEPS (sizeof(steps) / sizeof(steps[0]))
+
+static void test_state_at(void **state)
+{
+	struct env *e = *state;
+	json_t *want[N_STEPS + 1], *got;
+
+	want[0] = state_of(e->st);
+	for (size_t i = 0; i < N_STEPS; i++) {
+		commit(e->st, steps[i]);
+		want[i + 1] = state_of(e->st);
+	}
+	reopen(e);
+	for (size_t v = 0; v <= N_STEPS; v++) {
+		got = store_state_at(e->st, v, err, sizeof(err));
+		if (!got)
+			fail_msg("store_state_at(%zu): %s", v, err);
+		assert_true(json_equal(got, want[v]));
+		json_decref(got);
+		json_decref(want[v]);
+	}
+	assert_null(store_state_at(e->st, N_STEPS + 1, err, sizeof(err)));
+	assert_non_null(strstr(err, "there is no version 10 (the latest is "
+			       "9)"));
+}
+
+/* The copy, opened as a store of its own, must be the store after every
+ * change; and the store must come back from it when its file is lost. */
+static void test_backup(void **state)
+{
+	struct env *e = *state;
+	char want[STORE_DIGEST_LEN], got[STORE_DIGEST_LEN];
+	char lost[160], path[160];
+	struct store *b;
+	json_t *s1, *s2;
+
+	for (size_t i = 0; i < N_STEPS; i++) {
+		commit(e->st, steps[i]);
+		b = store_open(e->backup, NULL, err, sizeof(err));
+		if (!b)
+			fail_msg("opening the backup: %s", err);
+		assert_int_equal(store_version(b), store_version(e->st));
+		store_digest(e->st, want);
+		store_digest(b, got);
+		assert_string_equal(got, want);
+		store_close(b);
+	}
+
+	/* Lose the store: it comes back from the copy, history and all. */
+	s1 = state_of(e->st);
+	store_close(e->st);
+	e->st = NULL;
+	snprintf(lost, sizeof(lost), "%s/lost.db", e->dir);
+	assert_int_equal(rename(e->path, lost), 0);
+	reopen(e);
+	assert_int_equal(store_version(e->st), N_STEPS);
+	s2 = state_of(e->st);
+	assert_true(json_equal(s1, s2));
+	json_decref(s1);
+	json_decref(s2);
+	s1 = store_state_at(e->st, 3, err, sizeof(err));
+	assert_non_null(s1);
+	json_decref(s1);
+
+	/* An older store put back in place while the copy is newer. */
+	commit(e->st, web);
+	store_close(e->st);
+	e->st = NULL;
+	assert_int_equal(rename(lost, e->path), 0);
+	snprintf(path, sizeof(path), "%s-wal", e->path);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s-shm", e->path);
+	unlink(path);
+	assert_null(store_open(e->path, e->backup, err, sizeof(err)));
+	assert_non_null(strstr(err, "ahead of"));
+	/* Without the copy it opens, and makes a new one at once. */
+	assert_int_equal(unlink(e->backup), 0);
+	reopen(e);
+	assert_int_equal(store_version(e->st), N_STEPS);
+	assert_null(store_backup_error(e->st));
+	b = store_open(e->backup, NULL, err, sizeof(err));
+	assert_non_null(b);
+	assert_int_equal(store_version(b), N_STEPS);
+	store_close(b);
+}
+
+/* A copy that cannot be written does not cost the change. */
+static void test_backup_failure_keeps_commit(void **state)
+{
+	struct env *e = *state;
+	char backup[160];
+	uint64_t v = 0;
+	int rc;
+
+	store_close(e->st);
+	snprintf(backup, sizeof(backup), "%s/no/such/dir/backup.db", e->dir);
+	e->st = store_open(e->path, backup, err, sizeof(err));
+	assert_non_null(e->st);
+	assert_non_null(store_backup_error(e->st));
+	rc = store_commit_text(e->st, &alice, web, &v, err, sizeof(err));
+	assert_int_equal(rc, STORE_BACKUP_FAILED);
+	assert_int_equal(v, 1);
+	assert_non_null(strstr(err, backup));
+	assert_non_null(store_backup_error(e->st));
+	reopen(e);
+	assert_int_equal(store_version(e->st), 1);
+	assert_null(store_backup_error(e->st));
+}
+
+static void test_reopen_keeps_everything(void **state)
+{
+	struct env *e = *state;
+	char d1[STORE_DIGEST_LEN], d2[STORE_DIGEST_LEN];
+	json_t *s1, *s2, *h1, *h2;
+
+	for (size_t i = 0; i < N_STEPS - 2; i++)
+		commit(e->st, steps[i]);
+	s1 = state_of(e->st);
+	h1 = store_history(e->st, 0, 0, err, sizeof(err));
+	store_digest(e->st, d1);
+	reopen(e);
+	s2 = state_of(e->st);
+	h2 = store_history(e->st, 0, 0, err, sizeof(err));
+	store_digest(e->st, d2);
+	assert_true(json_equal(s1, s2));
+	assert_true(json_equal(h1, h2));
+	assert_string_equal(d1, d2);
+	assert_int_equal(store_version(e->st), N_STEPS - 2);
+	/* And goes on from there. */
+	assert_int_equal(commit(e->st, steps[N_STEPS - 2]), N_STEPS - 1);
+	json_decref(s1);
+	json_decref(s2);
+	json_decref(h1);
+	json_decref(h2);
+}
+
+/* Enough services and backends to grow the indexes several times and to
+ * delete across their probe runs, replayed and checked against the
+ * model's own state. */
+static void test_many(void **state)
+{
+	struct env *e = *state;
+	char *ops = malloc(1 << 20);
+	json_t *now, *at;
+	size_t n;
+
+	assert_non_null(ops);
+	for (int round = 0; round < 3; round++) {
+		n = (size_t)sprintf(ops, "[");
+		for (int s = 0; s < 300; s++) {
+			n += (size_t)sprintf(ops + n, "%s{\"op\": \"service_add\","
+				" \"name\": \"r%d-s%d\", \"vip\": \"10.%d.%d.%d\","
+				" \"proto\": \"tcp\", \"port\": 80,"
+				" \"mode\": \"l2dsr\", \"backends\": [",
+				s ? "," : "", round, s, round, s / 250,
+				s % 250 + 1);
+			for (int b = 0; b < 20; b++)
+				n += (size_t)sprintf(ops + n, "%s{\"addr\":"
+					" \"192.168.%d.%d\", \"weight\": %d}",
+					b ? "," : "", b, s % 256, b + 1);
+			n += (size_t)sprintf(ops + n, "]}");
+		}
+		sprintf(ops + n, "]");
+		commit(e->st, ops);
+		if (round == 0)
+			continue;
+		n = (size_t)sprintf(ops, "[");
+		for (int s = 0; s < 300; s += 2)
+			n += (size_t)sprintf(ops + n, "%s{\"op\": \"service_del\","
+				" \"name\": \"r%d-s%d\"}", s ? "," : "",
+				round - 1, s);
+		sprintf(ops + n, "]");
+		commit(e->st, ops);
+	}
+	free(ops);
+	now = state_of(e->st);
+	assert_int_equal(json_array_size(json_object_get(now, "services")),
+			 600);
+	reopen(e);
+	at = store_state_at(e->st, store_version(e->st), err, sizeof(err));
+	if (!at)
+		fail_msg("store_state_at: %s", err);
+	assert_true(json_equal(now, at));
+	json_decref(now);
+	json_decref(at);
+}
+
+/* The digest is defined on jansson's canonical dump of the state without
+ * its version; the store writes that text itself, and must match. */
+static void assert_digest_is_canonical(struct store *st)
+{
+	char want[STORE_DIGEST_LEN], got[STORE_DIGEST_LEN];
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int md_len = 0;
+	json_t *s = state_of(st);
+	char *text;
+
+	json_object_del(s, "version");
+	text = json_dumps(s, JSON_SORT_KEYS | JSON_COMPACT);
+	assert_non_null(text);
+	assert_int_equal(EVP_Digest(text, strlen(text), md, &md_len,
+				    EVP_sha256(), NULL), 1);
+	for (unsigned int i = 0; i < md_len; i++)
+		sprintf(want + 2 * i, "%02x", md[i]);
+	store_digest(st, got);
+	assert_string_equal(got, want);
+	free(text);
+	json_decref(s);
+}
+
+static void test_digest_canonical(void **state)
+{
+	struct env *e = *state;
+
+	assert_digest_is_canonical(e->st);
+	for (size_t i = 0; i < N_STEPS; i++) {
+		commit(e->st, steps[i]);
+		assert_digest_is_canonical(e->st);
+	}
+}
+
+/* A file's bytes and modification time, to show that a reader left it
+ * as it found it. */
+struct snapshot {
+	char *bytes;
+	size_t len;
+	struct timespec mtime;
+};
+
+static struct snapshot snapshot(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	struct snapshot s;
+	struct stat sb;
+
+	if (!f)
+		fail_msg("%s: cannot open", path);
+	assert_int_equal(fstat(fileno(f), &sb), 0);
+	s.len = (size_t)sb.st_size;
+	s.mtime = sb.st_mtim;
+	s.bytes = malloc(s.len + 1);
+	assert_non_null(s.bytes);
+	assert_int_equal(fread(s.bytes, 1, s.len, f), s.len);
+	fclose(f);
+	return s;
+}
+
+static void assert_unchanged(const char *path, struct snapshot *before)
+{
+	struct snapshot after = snapshot(path);
+
+	assert_int_equal(after.len, before->len);
+	assert_memory_equal(after.bytes, before->bytes, after.len);
+	assert_int_equal(after.mtime.tv_sec, before->mtime.tv_sec);
+	assert_int_equal(after.mtime.tv_nsec, before->mtime.tv_nsec);
+	free(after.bytes);
+	free(before->bytes);
+}
+
+static bool exists(const char *path, const char *suffix)
+{
+	char name[160];
+
+	snprintf(name, sizeof(name), "%s%s", path, suffix);
+	return access(name, F_OK) == 0;
+}
+
+/* store_read_state must give what store_state gives, at its version. */
+static void assert_read_state(const char *path, const json_t *want,
+			      uint64_t want_version)
+{
+	uint64_t version = 0;
+	json_t *got = store_read_state(path, &version, err, sizeof(err));
+
+	if (!got)
+		fail_msg("store_read_state: %s", err);
+	assert_int_equal(version, want_version);
+	assert_true(json_equal(got, (json_t *)want));
+	json_decref(got);
+}
+
+static char wal_path[160];
+
+static const char *wal_of(const struct env *e)
+{
+	snprintf(wal_path, sizeof(wal_path), "%s-wal", e->path);
+	return wal_path;
+}
+
+/* The dataplane reads the store while fulcrumd has it open, commits only
+ * in the WAL file: it sees the last commit and writes neither file. */
+static void test_read_state_while_open(void **state)
+{
+	struct env *e = *state;
+	struct snapshot db, wal;
+	json_t *want;
+
+	commit(e->st, web);
+	commit(e->st, dns);
+	assert_true(exists(e->path, "-wal"));
+	want = state_of(e->st);
+	db = snapshot(e->path);
+	wal = snapshot(wal_of(e));
+	assert_read_state(e->path, want, 2);
+	assert_unchanged(e->path, &db);
+	assert_unchanged(wal_of(e), &wal);
+	json_decref(want);
+	/* and fulcrumd goes on as if nobody had read */
+	commit(e->st, six);
+	assert_int_equal(store_version(e->st), 3);
+}
+
+/* With fulcrumd gone after a clean close, the store is one file, and the
+ * read leaves it so: no WAL or shared-memory file appears next to it. */
+static void test_read_state_closed(void **state)
+{
+	struct env *e = *state;
+	struct snapshot db;
+	json_t *want;
+
+	commit(e->st, web);
+	want = state_of(e->st);
+	store_close(e->st);
+	e->st = NULL;
+	assert_false(exists(e->path, "-wal"));
+	db = snapshot(e->path);
+	assert_read_state(e->path, want, 1);
+	assert_unchanged(e->path, &db);
+	assert_false(exists(e->path, "-wal"));
+	assert_false(exists(e->path, "-shm"));
+	json_decref(want);
+}
+
+/* fulcrumd killed right after a commit, before anything moved the commit
+ * from the WAL file into the store's file: the read must see it, as
+ * reading the store's file alone would not. */
+static void test_read_state_after_crash(void **state)
+{
+	struct env *e = *state;
+	struct snapshot db, wal;
+	uint64_t version = 0;
+	json_t *got, *want;
+	pid_t pid;
+	int status;
+
+	commit(e->st, web);
+	store_close(e->st);
+	e->st = NULL;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct store *st = store_open(e->path, NULL, err, sizeof(err));
+		uint64_t v;
+
+		_exit(st && store_commit_text(st, &alice, dns, &v, err,
+					      sizeof(err)) == STORE_OK ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_true(exists(e->path, "-wal"));
+	db = snapshot(e->path);
+	wal = snapshot(wal_of(e));
+	got = store_read_state(e->path, &version, err, sizeof(err));
+	if (!got)
+		fail_msg("store_read_state: %s", err);
+	assert_unchanged(e->path, &db);
+	assert_unchanged(wal_of(e), &wal);
+	/* what fulcrumd finds when it comes back */
+	reopen(e);
+	want = state_of(e->st);
+	assert_int_equal(version, 2);
+	assert_int_equal(store_version(e->st), 2);
+	assert_true(json_equal(got, want));
+	json_decref(got);
+	json_decref(want);
+}
+
+/* A store changed behind fulcrumd's back is refused, whether fulcrumd
+ * has it open or not, and left as it was found for the operator. */
+static void test_read_state_refuses_tampered(void **state)
+{
+	struct env *e = *state;
+	struct snapshot db;
+	uint64_t version = 0;
+	char path[160];
+	sqlite3 *db_conn;
+	FILE *f;
+
+	commit(e->st, web);
+	assert_int_equal(sqlite3_open(e->path, &db_conn), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db_conn, "UPDATE backends SET weight = 7",
+				      NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db_conn);
+	assert_null(store_read_state(e->path, &version, err, sizeof(err)));
+	assert_non_null(strstr(err, "the change log says"));
+
+	store_close(e->st);
+	e->st = NULL;
+	db = snapshot(e->path);
+	assert_null(store_read_state(e->path, &version, err, sizeof(err)));
+	assert_non_null(strstr(err, "the change log says"));
+	assert_unchanged(e->path, &db);
+	assert_false(exists(e->path, "-wal"));
+
+	/* nothing there; something that is not a store */
+	snprintf(path, sizeof(path), "%s/none.db", e->dir);
+	assert_null(store_read_state(path, &version, err, sizeof(err)));
+	assert_non_null(strstr(err, path));
+	assert_false(exists(path, ""));
+	snprintf(path, sizeof(path), "%s/garbage.db", e->dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("not a database\n", f);
+	fclose(f);
+	assert_null(store_read_state(path, &version, err, sizeof(err)));
+	assert_non_null(strstr(err, path));
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_open_create),
+		T(test_commit_read_back),
+		T(test_invalid_refused),
+		T(test_half_way),
+		T(test_log_attributable),
+		T(test_version_monotonic),
+		T(test_log_append_only),
+		T(test_tampering_detected),
+		T(test_deleted_service_in_history),
+		T(test_state_at),
+		T(test_backup),
+		T(test_backup_failure_keeps_commit),
+		T(test_reopen_keeps_everything),
+		T(test_many),
+		T(test_digest_canonical),
+		T(test_read_state_while_open),
+		T(test_read_state_closed),
+		T(test_read_state_after_crash),
+		T(test_read_state_refuses_tampered),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
