@@ -159,7 +159,7 @@ for ((run = 0; run < 20; run++)); do
 	client wrk -t1 -c16 -d1s -H 'Connection: close' "http://$VIP/" >/dev/null 2>&1
 	(($(requests_per_backend | awk '{s += $2} END {print s}') >= 8000)) && break
 done
-read -r n1 n2 n3 total < <(requests_per_backend |
+read -r n1 n2 n3 total < <(flows_per_backend |
 	awk '{n[NR] = $2; s += $2} END {print n[1], n[2], n[3], s}')
 # each share within 10% of what its weight asks
 for pair in "$n1 1" "$n2 1" "$n3 2"; do
@@ -167,4 +167,4 @@ for pair in "$n1 1" "$n2 1" "$n3 2"; do
 	((n * 4 * 10 >= total * w * 9 && n * 4 * 10 <= total * w * 11)) ||
 		fail "weights 1:1:2 gave $n1:$n2:$n3 of $total"
 done
-pass "weights 1:1:2 split $total connections $n1:$n2:$n3"
+pass "weights 1:1:2 split $total flows $n1:$n2:$n3"

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Real traffic through fulcrum-dataplane on an af_packet port: curl, wrk
 # and UDP clients in one namespace, nginx backends in three others, L2
-# direct server return. Checks that every request succeeds, that 10,000
-# new connections split within 10% of equal, that UDP is balanced too,
-# that the host's own address is reached through the exception tap, and
-# that malformed frames are counted and dropped while service goes on.
+# direct server return. Checks that every request succeeds, that the flows
+# of 10,000 new connections split within 10% of equal, that UDP is
+# balanced too, that the host's own address is reached through the
+# exception tap, and that malformed frames are counted and dropped while
+# service goes on.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_root
@@ -33,19 +34,20 @@ for ((run = 0; run < 30; run++)); do
 	(($(requests_per_backend | awk '{s += $2} END {print s}') >= 10000)) &&
 		break
 done
-total=0
-while read -r name n; do
-	total=$((total + n))
-	counts+=("$name=$n")
-done < <(requests_per_backend)
+total=$(requests_per_backend | awk '{s += $2} END {print s}')
 ((total >= 10000)) || fail "only $total requests reached the backends"
+flows=0
+while read -r name n; do
+	flows=$((flows + n))
+	counts+=("$name=$n")
+done < <(flows_per_backend)
 for c in "${counts[@]}"; do
 	n=${c#*=}
 	# within 10% of an equal share
-	((n * 30 >= total * 9 && n * 30 <= total * 11)) ||
-		fail "uneven split: ${counts[*]} of $total"
+	((n * 30 >= flows * 9 && n * 30 <= flows * 11)) ||
+		fail "uneven split of $flows flows: ${counts[*]}; connections: $(requests_per_backend | xargs)"
 done
-pass "$total connections, no errors, split ${counts[*]}"
+pass "$total connections in $flows flows, no errors; flows split ${counts[*]}, connections $(requests_per_backend | awk '{printf "%s=%s ", $1, $2}')"
 
 # UDP: every datagram answered, by every backend in turn
 client /usr/bin/python3 - "$VIP" >"$WORK/udp.txt" <<'EOF' || fail "UDP: $(cat "$WORK/udp.txt")"

@@ -117,6 +117,20 @@ requests_per_backend() {
 	done
 }
 
+# Distinct flows per backend (client address and port, from the access
+# logs): what the balancer actually spreads. The client's kernel reuses
+# its ports (connect() takes only even ones), so 10,000 connections are
+# some 14,000 port numbers at most, each a flow used several times, and
+# the connection counts carry the noise of that reuse on top.
+flows_per_backend() {
+	local log
+
+	for log in /run/fulcrum-topology/be*/access.log; do
+		printf '%s %s\n' "$(basename "$(dirname "$log")")" \
+			"$(cut -d' ' -f1,2 "$log" | sort -u | wc -l)"
+	done
+}
+
 clear_access_logs() {
 	local log
 
