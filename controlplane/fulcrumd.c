@@ -3,9 +3,10 @@
  * request is short next to a human's or a script's pace, and a single
  * writer keeps the store's order of changes the order they were asked in.
  *
- * At start and every reconcile interval it compares the dataplane with
- * the store (sync_reconcile); it never pushes into a dataplane that is
- * ahead of it. */
+ * At start and every reconcile interval it checks the store's files and
+ * rebuilds a damaged store (heal.h), then compares the dataplane with the
+ * store (sync_reconcile); it never pushes into a dataplane that is ahead
+ * of it. */
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
@@ -19,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "heal.h"
 #include "jsonline.h"
 #include "mgmt.h"
 
@@ -104,6 +106,7 @@ int main(int argc, char **argv)
 	static struct fulcrumd d;
 	const char *config = NULL;
 	uint64_t next_reconcile = 0;
+	bool healed;
 	char err[1024];
 	int opt, lfd;
 
@@ -126,9 +129,8 @@ int main(int argc, char **argv)
 	jsonline_make_parent(d.cfg.store);
 	if (d.cfg.backup[0])
 		jsonline_make_parent(d.cfg.backup);
-	d.store = store_open(d.cfg.store, d.cfg.backup[0] ? d.cfg.backup : NULL,
-			     err, sizeof(err));
-	if (!d.store) {
+	d.sync.socket = d.cfg.dataplane_socket;
+	if (heal_open(&d, &healed, err, sizeof(err)) < 0) {
 		fprintf(stderr, "fulcrumd: store: %s\n", err);
 		return 1;
 	}
@@ -143,7 +145,6 @@ int main(int argc, char **argv)
 		store_close(d.store);
 		return 1;
 	}
-	d.sync.socket = d.cfg.dataplane_socket;
 	d.health = health_new(&d);
 	if (!d.health) {
 		fprintf(stderr, "fulcrumd: cannot set up health checks: %s\n",
@@ -170,6 +171,9 @@ int main(int argc, char **argv)
 		int wait;
 
 		if (now_ms() >= next_reconcile) {
+			/* refused with its reason until a rebuild succeeds */
+			if (heal_check(&d, err, sizeof(err)) < 0)
+				fprintf(stderr, "fulcrumd: %s\n", err);
 			sync_reconcile(&d.sync, d.store);
 			next_reconcile = now_ms() + d.cfg.reconcile_interval_ms;
 			if (d.sync.status != before) {
@@ -178,6 +182,8 @@ int main(int argc, char **argv)
 				       d.sync.note);
 				fflush(stdout);
 			}
+			if (healed)
+				healed = !heal_adopt_live(&d);
 		}
 		/* asleep until a request, a finished check, or the next check,
 		 * check timeout or reconcile, whichever comes first */

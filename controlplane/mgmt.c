@@ -7,6 +7,7 @@
 
 #include "access.h"
 #include "change.h"
+#include "heal.h"
 #include "jsonline.h"
 #include "model.h"
 #include "plan.h"
@@ -237,6 +238,10 @@ json_t *mgmt_commit(struct fulcrumd *d, const struct change_meta *meta,
 		if (resp)
 			return resp;
 	}
+	/* onto the state that was committed, never onto a store that lost
+	 * some of it behind fulcrumd's back */
+	if (heal_check(d, err, sizeof(err)) < 0)
+		return mgmt_refuse("%s; nothing changed", err);
 	rc = store_commit(d->store, meta, ops, &version, err, sizeof(err));
 	if (rc < 0)
 		return mgmt_refuse("%s", err);

@@ -25,13 +25,22 @@
 #include "change.h"
 #include "model.h"
 
+/* How the store's files looked after the store's own last write: what
+ * store_check compares them with. */
+struct file_marks {
+	struct stat main, wal;
+	int data_version;
+};
+
 struct store {
 	sqlite3 *db;
+	char *path;
 	char *backup_path;
 	struct model *model;
 	uint64_t version;
 	char digest[STORE_DIGEST_LEN];
 	char backup_error[256];
+	struct file_marks marks;
 };
 
 static const char schema[] =
@@ -173,21 +182,23 @@ static json_t *stored_service(sqlite3_stmt *svc, sqlite3_stmt *be)
 
 /* Reads the tables into a new model, checked against the log. Runs inside
  * the caller's transaction, so that tables and log agree. */
-static int load(struct store *st, char *err, size_t len)
+/* Reads the tables of db into a new model, checked against the log's last
+ * digest. */
+static int read_tables(sqlite3 *db, struct model **out, uint64_t *version,
+		       char digest[STORE_DIGEST_LEN], char *err, size_t len)
 {
 	sqlite3_stmt *svc = NULL, *be = NULL;
 	struct model *m = model_new();
-	char head[STORE_DIGEST_LEN], digest[STORE_DIGEST_LEN], msg[200];
-	uint64_t version;
+	char head[STORE_DIGEST_LEN], msg[200];
 	int rc = SQLITE_DONE;
 
 	if (!m)
 		return failf(err, len, "out of memory");
-	if (log_head(st->db, &version, head, err, len) < 0)
+	if (log_head(db, version, head, err, len) < 0)
 		goto fail;
-	svc = prepare(st->db, "SELECT name, vip, proto, port, mode, table_size,"
+	svc = prepare(db, "SELECT name, vip, proto, port, mode, table_size,"
 		      " gue_port FROM services", err, len);
-	be = prepare(st->db, "SELECT addr, weight, state FROM backends"
+	be = prepare(db, "SELECT addr, weight, state FROM backends"
 		     " WHERE service = ?1", err, len);
 	if (!svc || !be)
 		goto fail;
@@ -197,7 +208,7 @@ static int load(struct store *st, char *err, size_t len)
 
 		if (!ops) {
 			failf(err, len, "reading stored service '%s': %s",
-			      column_text(svc, 0), sqlite3_errmsg(st->db));
+			      column_text(svc, 0), sqlite3_errmsg(db));
 			goto fail;
 		}
 		if (change_apply(m, ops, msg, sizeof(msg)) < 0) {
@@ -209,7 +220,7 @@ static int load(struct store *st, char *err, size_t len)
 		json_decref(ops);
 	}
 	if (rc != SQLITE_DONE) {
-		db_fail(st->db, "reading the services", err, len);
+		db_fail(db, "reading the services", err, len);
 		goto fail;
 	}
 	model_commit(m);
@@ -221,21 +232,33 @@ static int load(struct store *st, char *err, size_t len)
 		failf(err, len, "the stored services hash to %s but the change "
 		      "log says %s at version %" PRIu64 ": the file was changed "
 		      "behind the control plane's back; restore it from the "
-		      "backup or the log", digest, head, version);
+		      "backup or the log", digest, head, *version);
 		goto fail;
 	}
 	sqlite3_finalize(svc);
 	sqlite3_finalize(be);
-	model_free(st->model);
-	st->model = m;
-	st->version = version;
-	memcpy(st->digest, digest, sizeof(st->digest));
+	*out = m;
 	return 0;
 fail:
 	sqlite3_finalize(svc);
 	sqlite3_finalize(be);
 	model_free(m);
 	return -1;
+}
+
+static int load(struct store *st, char *err, size_t len)
+{
+	char digest[STORE_DIGEST_LEN];
+	struct model *m = NULL;
+	uint64_t version;
+
+	if (read_tables(st->db, &m, &version, digest, err, len) < 0)
+		return -1;
+	model_free(st->model);
+	st->model = m;
+	st->version = version;
+	memcpy(st->digest, digest, sizeof(digest));
+	return 0;
 }
 
 static sqlite3 *open_db(const char *path, int flags, char *err, size_t len)
@@ -354,9 +377,12 @@ static int check_schema(sqlite3 *db, char *err, size_t len)
 	if (sqlite3_step(q) == SQLITE_ROW)
 		version = sqlite3_column_int(q, 0);
 	sqlite3_finalize(q);
-	if (version != STORE_SCHEMA_VERSION)
-		return failf(err, len, "schema version %d is not one this "
-			     "build reads (%d)", version, STORE_SCHEMA_VERSION);
+	if (version != STORE_SCHEMA_VERSION) {
+		failf(err, len, "schema version %d is not one this build reads "
+		      "(%d)", version, STORE_SCHEMA_VERSION);
+		errno = ENOTSUP;
+		return -1;
+	}
 	return 0;
 }
 
@@ -406,13 +432,147 @@ static int set_durability(sqlite3 *db, char *err, size_t len)
 	return exec(db, "PRAGMA synchronous = FULL", err, len);
 }
 
+/* ---- noticing what is done to the files behind the store's back ---- */
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+	       a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+static int data_version(sqlite3 *db)
+{
+	sqlite3_stmt *q = NULL;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &q, NULL) ==
+	    SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
+		v = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	return v;
+}
+
+static int wal_path(const struct store *st, char *out, size_t len)
+{
+	return snprintf(out, len, "%s-wal", st->path) < (int)len ? 0 : -1;
+}
+
+static void take_marks(struct store *st)
+{
+	char wal[PATH_MAX];
+
+	memset(&st->marks, 0, sizeof(st->marks));
+	stat(st->path, &st->marks.main);
+	if (wal_path(st, wal, sizeof(wal)) == 0)
+		stat(wal, &st->marks.wal);
+	st->marks.data_version = data_version(st->db);
+}
+
+static bool same_inode(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* Reads the whole store again, through a connection of its own, as a
+ * restarted fulcrumd would (this one's cache may hold pages the file
+ * lost), and checks it against what this process committed last. */
+static int verify(struct store *st, char *why, size_t len)
+{
+	char digest[STORE_DIGEST_LEN], msg[512] = "";
+	sqlite3 *db = open_db(st->path, SQLITE_OPEN_READONLY, msg, sizeof(msg));
+	struct model *m = NULL;
+	sqlite3_stmt *q = NULL;
+	uint64_t version;
+	int rc = -1;
+
+	if (!db)
+		return failf(why, len, "%s cannot be opened: %s", st->path, msg);
+	q = prepare(db, "PRAGMA quick_check", msg, sizeof(msg));
+	if (!q || sqlite3_step(q) != SQLITE_ROW ||
+	    strcmp(column_text(q, 0), "ok") != 0) {
+		failf(why, len, "%s fails SQLite's integrity check: %s", st->path,
+		      q ? (sqlite3_column_text(q, 0) ? column_text(q, 0) :
+			   sqlite3_errmsg(db)) : msg);
+		goto out;
+	}
+	sqlite3_finalize(q);
+	q = NULL;
+	if (exec(db, "BEGIN", msg, sizeof(msg)) < 0 ||
+	    check_schema(db, msg, sizeof(msg)) < 0 ||
+	    read_tables(db, &m, &version, digest, msg, sizeof(msg)) < 0) {
+		failf(why, len, "%s: %s", st->path, msg);
+		goto out;
+	}
+	if (version != st->version || strcmp(digest, st->digest) != 0) {
+		failf(why, len, "%s holds version %" PRIu64 " (digest %.12s), not "
+		      "version %" PRIu64 " (digest %.12s) that was committed last",
+		      st->path, version, digest, st->version, st->digest);
+		goto out;
+	}
+	take_marks(st);
+	rc = 0;
+out:
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	model_free(m);
+	return rc;
+}
+
+int store_check(struct store *st, char *why, size_t len)
+{
+	char wal[PATH_MAX];
+	struct stat main, log;
+
+	if (stat(st->path, &main) < 0)
+		return failf(why, len, "%s is gone: %s", st->path,
+			     strerror(errno));
+	if (!same_inode(&main, &st->marks.main))
+		return failf(why, len, "%s is another file than the one opened",
+			     st->path);
+	/* the commits not yet checkpointed into the main file live there */
+	if (wal_path(st, wal, sizeof(wal)) < 0 || stat(wal, &log) < 0)
+		return failf(why, len, "%s is gone: commits not yet in %s "
+			     "would be lost at the next start", wal, st->path);
+	if (!same_inode(&log, &st->marks.wal))
+		return failf(why, len, "%s is another file than the one opened",
+			     wal);
+	/* an SQLite file never shrinks here: no VACUUM, no auto_vacuum */
+	if (main.st_size < st->marks.main.st_size)
+		return failf(why, len, "%s was cut from %lld to %lld bytes",
+			     st->path, (long long)st->marks.main.st_size,
+			     (long long)main.st_size);
+	/* Only this process's checkpoints write the main file: a write by
+	 * another may have changed pages that the -wal file now hides, to
+	 * show at the next start. */
+	if (!same_file(&main, &st->marks.main))
+		return failf(why, len, "%s was written to by another process",
+			     st->path);
+	/* another connection's commits: harmless only if they left the
+	 * state alone */
+	if (same_file(&log, &st->marks.wal) &&
+	    data_version(st->db) == st->marks.data_version)
+		return 0;
+	return verify(st, why, len);
+}
+
+int store_persist_wal(struct store *st)
+{
+	int on = 1;
+
+	return sqlite3_file_control(st->db, "main", SQLITE_FCNTL_PERSIST_WAL,
+				    &on) == SQLITE_OK ? 0 : -1;
+}
+
 struct store *store_open(const char *path, const char *backup_path,
 			 char *err, size_t len)
 {
 	struct store *st = calloc(1, sizeof(*st));
 	char msg[256];
 
-	if (!st || (backup_path && !(st->backup_path = strdup(backup_path)))) {
+	if (!st || !(st->path = strdup(path)) ||
+	    (backup_path && !(st->backup_path = strdup(backup_path)))) {
 		failf(err, len, "out of memory");
 		goto fail;
 	}
@@ -439,6 +599,7 @@ struct store *store_open(const char *path, const char *backup_path,
 		goto fail;
 	if (backup_path && check_backup(st, path, err, len) < 0)
 		goto fail;
+	take_marks(st);
 	return st;
 fail:
 	store_close(st);
@@ -451,6 +612,7 @@ void store_close(struct store *st)
 		return;
 	sqlite3_close(st->db);
 	model_free(st->model);
+	free(st->path);
 	free(st->backup_path);
 	free(st);
 }
@@ -519,14 +681,6 @@ static bool wal_exists(const char *path)
 	if (snprintf(wal, sizeof(wal), "%s-wal", path) >= (int)sizeof(wal))
 		return true;
 	return access(wal, F_OK) == 0;
-}
-
-static bool same_file(const struct stat *a, const struct stat *b)
-{
-	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
-	       a->st_size == b->st_size &&
-	       a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
-	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
 /* path as a URI filename opening it immutable, escaping what a URI gives
@@ -779,6 +933,7 @@ int store_commit(struct store *st, const struct change_meta *meta,
 	st->version++;
 	memcpy(st->digest, digest, sizeof(digest));
 	*new_version = st->version;
+	take_marks(st);
 	if (refresh_backup(st) < 0) {
 		snprintf(err, len, "%s", st->backup_error);
 		return STORE_BACKUP_FAILED;

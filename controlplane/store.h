@@ -49,7 +49,9 @@ struct change_meta {
  * the copy is older than path it is refreshed. A copy newer than path is
  * refused, as path may be an old file put back by mistake. Checks that the
  * stored state is the one the log's last digest vouches for. Returns NULL
- * with err saying why on failure. */
+ * with err saying why on failure; errno is then ENOTSUP if path is a store
+ * of a schema this build does not read (a newer build's), which is not
+ * damage. */
 struct store *store_open(const char *path, const char *backup_path,
 			 char *err, size_t len);
 void store_close(struct store *st);
@@ -65,6 +67,17 @@ int store_commit(struct store *st, const struct change_meta *meta,
 int store_commit_text(struct store *st, const struct change_meta *meta,
 		      const char *ops, uint64_t *new_version, char *err,
 		      size_t len);
+
+/* Whether the files still hold what this process committed: 0, or -1
+ * with why when the store file was deleted, replaced, truncated or
+ * corrupted, its -wal file removed, or rows changed by another process.
+ * Cheap while nothing happened to the files (two stats and a pragma); a
+ * full read and digest of the tables when something did. */
+int store_check(struct store *st, char *why, size_t len);
+
+/* Keeps store_close from removing the -wal file by its name: for a store
+ * whose files were moved aside, where that name is now another store's. */
+int store_persist_wal(struct store *st);
 
 /* NULL when the copy matches the store, else why it does not. */
 const char *store_backup_error(const struct store *st);

@@ -23,8 +23,10 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "change.h"
+#include "heal.h"
 #include "jsonline.h"
 #include "mgmt.h"
 #include "model.h"
@@ -62,7 +64,6 @@ static int remove_entry(const char *path, const struct stat *sb, int flag,
 static int setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
-	char path[160], backup[160];
 
 	assert_non_null(e);
 	snprintf(e->dir, sizeof(e->dir), "/tmp/fulcrum-mgmt-XXXXXX");
@@ -82,9 +83,11 @@ static int setup(void **state)
 		 e->dir);
 	snprintf(e->d.cfg.plans_dir, sizeof(e->d.cfg.plans_dir), "%s/plans",
 		 e->dir);
-	snprintf(path, sizeof(path), "%s/state.db", e->dir);
-	snprintf(backup, sizeof(backup), "%s/backup.db", e->dir);
-	e->d.store = store_open(path, backup, err, sizeof(err));
+	snprintf(e->d.cfg.store, sizeof(e->d.cfg.store), "%s/state.db", e->dir);
+	snprintf(e->d.cfg.backup, sizeof(e->d.cfg.backup), "%s/backup.db",
+		 e->dir);
+	e->d.store = store_open(e->d.cfg.store, e->d.cfg.backup, err,
+				sizeof(err));
 	if (!e->d.store)
 		fail_msg("store_open: %s", err);
 	e->d.sync.socket = e->d.cfg.dataplane_socket;
@@ -1676,6 +1679,261 @@ static void test_restore_with_replay(void **state)
 	json_decref(s);
 }
 
+/* ---- the store heals itself (heal.h) ---- */
+
+/* What another process does to the store file behind fulcrumd's back. */
+static void sql_behind_back(struct env *e, const char *sql)
+{
+	sqlite3 *db = NULL;
+	char *msg = NULL;
+
+	assert_int_equal(sqlite3_open(e->d.cfg.store, &db), SQLITE_OK);
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s: %s", sql, msg);
+	sqlite3_close(db);
+}
+
+static void scribble(const char *path, long offset, size_t n)
+{
+	char junk[4096];
+	FILE *f = fopen(path, "r+");
+
+	assert_non_null(f);
+	assert_true(n <= sizeof(junk));
+	memset(junk, 0xa5, n);
+	assert_int_equal(fseek(f, offset, SEEK_SET), 0);
+	assert_int_equal(fwrite(junk, 1, n, f), n);
+	fclose(f);
+}
+
+static size_t files_set_aside(struct env *e)
+{
+	char cmd[256], line[256];
+	size_t n = 0;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "ls %s | grep -c '\\.damaged-.*[0-9]Z$'",
+		 e->dir);
+	p = popen(cmd, "r");
+	if (p && fgets(line, sizeof(line), p))
+		n = strtoul(line, NULL, 10);
+	if (p)
+		pclose(p);
+	return n;
+}
+
+/* The file on disk, read as a restarted fulcrumd would: it must hold what
+ * was committed last. */
+static void assert_file_holds_memory(struct env *e)
+{
+	char mem[STORE_DIGEST_LEN], disk[STORE_DIGEST_LEN];
+	uint64_t version;
+	json_t *st = store_read_state(e->d.cfg.store, &version, err,
+				      sizeof(err));
+
+	if (!st)
+		fail_msg("store_read_state: %s", err);
+	assert_int_equal(version, store_version(e->d.store));
+	assert_int_equal(sync_digest(json_object_get(st, "services"), disk, err,
+				     sizeof(err)), 0);
+	store_digest(e->d.store, mem);
+	assert_string_equal(disk, mem);
+	json_decref(st);
+}
+
+/* Every state the dataplane was given from its apply number `from` on had
+ * `services` services, each with a backend: never an empty or partial
+ * one. */
+static void assert_never_gutted(struct fake_dp *f, size_t from,
+				size_t services)
+{
+	size_t i, j;
+	json_t *a, *s;
+
+	pthread_mutex_lock(&f->lock);
+	json_array_foreach(f->applied, i, a) {
+		if (i < from)
+			continue;
+		assert_int_equal(json_array_size(json_object_get(a, "services")),
+				 services);
+		json_array_foreach(json_object_get(a, "services"), j, s)
+			assert_true(json_array_size(json_object_get(s,
+							"backends")) > 0);
+	}
+	pthread_mutex_unlock(&f->lock);
+}
+
+static void test_heal_rows_deleted(void **state)
+{
+	struct env *e = *state;
+	struct fake_dp *f = fake_start(e, 0, "[]");
+	size_t pushed;
+	json_t *r;
+
+	commit_ok(e, CHANGE(ADD_WEB));
+	commit_ok(e, CHANGE(ADD_DNS));
+	pushed = fake_n_applied(f);
+	assert_int_equal(heal_check(&e->d, err, sizeof(err)), 0);
+	assert_int_equal(files_set_aside(e), 0);    /* nothing happened yet */
+
+	/* a maintenance script run against the wrong store */
+	sql_behind_back(e, "DELETE FROM backends WHERE service = 'dns'");
+	commit_ok(e, CHANGE("{\"op\": \"backend_add\", \"service\": \"web\","
+			    " \"addr\": \"10.0.1.11\", \"weight\": 1}"));
+	assert_int_equal(store_version(e->d.store), 3);
+	r = services_now(e);
+	assert_non_null(strstr(dump(r), "10.0.2.1"));  /* dns kept its backend */
+	assert_non_null(strstr(dump(r), "10.0.1.11"));
+	json_decref(r);
+	assert_file_holds_memory(e);
+	assert_int_equal(files_set_aside(e), 1);
+	assert_true(audit_lines(e, "DAMAGED") >= 1);
+	assert_true(audit_lines(e, "nothing lost") >= 1);
+	assert_int_equal(fake_n_applied(f), pushed + 1);
+	assert_never_gutted(f, pushed, 2);
+	assert_int_equal(e->d.sync.status, SYNC_IN_SYNC);
+}
+
+static void test_heal_truncated_then_deleted(void **state)
+{
+	struct env *e = *state;
+
+	commit_ok(e, CHANGE(ADD_WEB));
+	commit_ok(e, CHANGE(ADD_DNS));
+	assert_int_equal(truncate(e->d.cfg.store, 0), 0);
+	assert_int_equal(heal_check(&e->d, err, sizeof(err)), 0);
+	assert_int_equal(store_version(e->d.store), 2);
+	assert_file_holds_memory(e);
+
+	assert_int_equal(unlink(e->d.cfg.store), 0);
+	assert_int_equal(heal_check(&e->d, err, sizeof(err)), 0);
+	assert_int_equal(store_version(e->d.store), 2);
+	assert_file_holds_memory(e);
+	/* the deleted one left only its -wal and -shm files to set aside */
+	assert_int_equal(files_set_aside(e), 1);
+	/* and it goes on taking changes */
+	commit_ok(e, CHANGE("{\"op\": \"backend_add\", \"service\": \"web\","
+			    " \"addr\": \"10.0.1.12\", \"weight\": 1}"));
+	assert_file_holds_memory(e);
+}
+
+/* The backup lost too: the state comes back from memory, as one logged
+ * change of fulcrumd's own, and the dataplane, which runs that very state,
+ * is only relabelled. */
+static void test_heal_from_memory(void **state)
+{
+	struct env *e = *state;
+	struct fake_dp *f = fake_start(e, 0, "[]");
+	char before[STORE_DIGEST_LEN], after[STORE_DIGEST_LEN];
+	json_t *r, *last;
+	size_t pushed;
+
+	commit_ok(e, CHANGE(ADD_WEB));
+	commit_ok(e, CHANGE(ADD_DNS));
+	pushed = fake_n_applied(f);
+	store_digest(e->d.store, before);
+	assert_int_equal(unlink(e->d.cfg.backup), 0);
+	scribble(e->d.cfg.store, 0, 100);             /* not a database now */
+	assert_int_equal(heal_check(&e->d, err, sizeof(err)), 0);
+	store_digest(e->d.store, after);
+	assert_string_equal(before, after);
+	assert_int_equal(store_version(e->d.store), 1);
+	assert_file_holds_memory(e);
+	r = ask_ok(e, "{\"cmd\": \"history\"}");
+	last = json_array_get(json_object_get(r, "entries"), 0);
+	assert_string_equal(str_at(last, "user"), "fulcrumd");
+	assert_true(json_is_true(json_object_get(last, "automatic")));
+	assert_non_null(strstr(str_at(last, "reason"), "versions 1 to 2"));
+	json_decref(r);
+	assert_true(audit_lines(e, "restored from memory") >= 1);
+	assert_true(fake_n_applied(f) > pushed);     /* relabelled */
+	assert_never_gutted(f, pushed, 2);
+	pthread_mutex_lock(&f->lock);
+	assert_int_equal(f->version, 1);
+	pthread_mutex_unlock(&f->lock);
+	/* the new store has a backup again */
+	assert_int_equal(access(e->d.cfg.backup, F_OK), 0);
+}
+
+static void test_heal_at_start(void **state)
+{
+	struct env *e = *state;
+	bool healed;
+
+	commit_ok(e, CHANGE(ADD_WEB));
+	commit_ok(e, CHANGE(ADD_DNS));
+	store_close(e->d.store);
+	scribble(e->d.cfg.store, 0, 100);
+	assert_int_equal(heal_open(&e->d, &healed, err, sizeof(err)), 0);
+	assert_true(healed);
+	assert_int_equal(store_version(e->d.store), 2);
+	assert_file_holds_memory(e);
+	assert_int_equal(files_set_aside(e), 1);
+	assert_true(audit_lines(e, "DAMAGED at start") == 1);
+
+	/* deleted while fulcrumd was down: the backup has it */
+	store_close(e->d.store);
+	assert_int_equal(unlink(e->d.cfg.store), 0);
+	assert_int_equal(heal_open(&e->d, &healed, err, sizeof(err)), 0);
+	assert_true(healed);
+	assert_int_equal(store_version(e->d.store), 2);
+	assert_true(audit_lines(e, "MISSING at start") == 1);
+
+	/* a whole store of a schema this build does not read is not damage:
+	 * refused, and left where it is */
+	store_close(e->d.store);
+	sql_behind_back(e, "UPDATE meta SET value = '99'"
+			" WHERE key = 'schema_version'");
+	e->d.store = NULL;
+	assert_int_equal(heal_open(&e->d, &healed, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "schema version 99"));
+	assert_null(e->d.store);
+	assert_int_equal(access(e->d.cfg.store, F_OK), 0);
+	assert_int_equal(files_set_aside(e), 1);
+	/* for the teardown */
+	sql_behind_back(e, "UPDATE meta SET value = '1'"
+			" WHERE key = 'schema_version'");
+	e->d.store = store_open(e->d.cfg.store, e->d.cfg.backup, err,
+				sizeof(err));
+	assert_non_null(e->d.store);
+}
+
+/* Store and backup both damaged before a start: the dataplane's live
+ * state is taken in, and nothing is pushed that it does not run. */
+static void test_heal_adopts_live(void **state)
+{
+	struct env *e = *state;
+	struct fake_dp *f = fake_start(e, 7, "[" WEB_ONE "]");
+	char live[STORE_DIGEST_LEN], digest[STORE_DIGEST_LEN];
+	size_t pushed;
+	bool healed;
+
+	commit_ok(e, CHANGE(ADD_WEB));
+	pushed = fake_n_applied(f);
+	/* fulcrumd restarts */
+	store_close(e->d.store);
+	e->d.sync = (struct sync){ .socket = e->d.cfg.dataplane_socket };
+	scribble(e->d.cfg.store, 0, 100);
+	scribble(e->d.cfg.backup, 0, 100);
+	assert_int_equal(heal_open(&e->d, &healed, err, sizeof(err)), 0);
+	assert_true(healed);
+	assert_int_equal(store_version(e->d.store), 0);
+	assert_false(heal_adopt_live(&e->d));    /* the dataplane not read yet */
+	sync_reconcile(&e->d.sync, e->d.store);
+	assert_int_equal(e->d.sync.status, SYNC_HOLD);
+	assert_int_equal(fake_n_applied(f), pushed);   /* the empty store held */
+	if (!heal_adopt_live(&e->d))
+		fail_msg("not adopted: %s", e->d.sync.note);
+	pthread_mutex_lock(&f->lock);
+	assert_int_equal(sync_digest(f->services, live, err, sizeof(err)), 0);
+	pthread_mutex_unlock(&f->lock);
+	store_digest(e->d.store, digest);
+	assert_string_equal(digest, live);
+	assert_int_equal(e->d.sync.status, SYNC_IN_SYNC);
+	assert_never_gutted(f, pushed, 1);
+	assert_true(audit_lines(e, "adopted") == 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1712,6 +1970,11 @@ int main(void)
 		T(test_sync_adopt),
 		T(test_sync_failed_adopt_keeps_hold),
 		T(test_sync_bad_state_answer),
+		T(test_heal_rows_deleted),
+		T(test_heal_truncated_then_deleted),
+		T(test_heal_from_memory),
+		T(test_heal_at_start),
+		T(test_heal_adopts_live),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
