@@ -12,33 +12,11 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_root
 
-RUNDIR=/run/fulcrum-it
-STORE=$WORK/store/state.db
-export FULCRUM_SOCKET=$RUNDIR/fulcrumd.sock
 PY=/usr/bin/python3
-
-sync_state() {
-	ctl --json status |
-		$PY -c 'import json,sys; print(json.load(sys.stdin)["dataplane"]["sync"])'
-}
 
 trap cleanup EXIT
 cd "$ROOT"
-sed -e "s|/run/fulcrum-demo|$RUNDIR|" -e 's|fulcrum-demo|fulcrum-it|' \
-	config/dataplane.ini >"$WORK/dataplane.ini"
-cat >"$WORK/fulcrumd.ini" <<EOF
-[fulcrumd]
-environment = production
-cluster_id = it-1
-store = $STORE
-backup = $WORK/backup/state.db
-socket = $FULCRUM_SOCKET
-dataplane_socket = $RUNDIR/dataplane.sock
-reconcile_interval_ms = 200
-audit_log = $WORK/audit.log
-freeze_file = $WORK/freeze
-plans_dir = $WORK/plans
-EOF
+fulcrumd_setup it-1
 
 "$TOPOLOGY" up 3 >/dev/null
 start_dataplane "$WORK/dataplane.ini"
@@ -157,9 +135,9 @@ prod backend set web 10.99.0.13 --weight 2 >/dev/null
 clear_access_logs
 for ((run = 0; run < 20; run++)); do
 	client wrk -t1 -c16 -d1s -H 'Connection: close' "http://$VIP/" >/dev/null 2>&1
-	(($(requests_per_backend | awk '{s += $2} END {print s}') >= 8000)) && break
+	(($(per_backend requests | awk '{s += $2} END {print s}') >= 8000)) && break
 done
-read -r n1 n2 n3 total < <(flows_per_backend |
+read -r n1 n2 n3 total < <(per_backend flows |
 	awk '{n[NR] = $2; s += $2} END {print n[1], n[2], n[3], s}')
 # each share within 10% of what its weight asks
 for pair in "$n1 1" "$n2 1" "$n3 2"; do

@@ -12,18 +12,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_root
 
-RUNDIR=/run/fulcrum-it-drill
-STORE=$WORK/store/state.db
-export FULCRUM_SOCKET=$RUNDIR/fulcrumd.sock
 PY=/usr/bin/python3
 HEAL_WITHIN_MS=3000
-
-sync_state() {
-	ctl --json status |
-		$PY -c 'import json,sys; print(json.load(sys.stdin)["dataplane"]["sync"])'
-}
-
-now_ms() { date +%s%3N; }
 
 # healed N: true once fulcrumd has reported N rebuilds and the store is
 # whole and in sync again
@@ -60,21 +50,7 @@ PYEOF
 
 trap cleanup EXIT
 cd "$ROOT"
-sed -e "s|/run/fulcrum-demo|$RUNDIR|" -e 's|fulcrum-demo|fulcrum-it-drill|' \
-	config/dataplane.ini >"$WORK/dataplane.ini"
-cat >"$WORK/fulcrumd.ini" <<EOF
-[fulcrumd]
-environment = production
-cluster_id = it-drill
-store = $STORE
-backup = $WORK/backup/state.db
-socket = $FULCRUM_SOCKET
-dataplane_socket = $RUNDIR/dataplane.sock
-reconcile_interval_ms = 200
-audit_log = $WORK/audit.log
-freeze_file = $WORK/freeze
-plans_dir = $WORK/plans
-EOF
+fulcrumd_setup it-drill
 
 "$TOPOLOGY" up 3 >/dev/null
 start_dataplane "$WORK/dataplane.ini"

@@ -48,11 +48,14 @@ all_health() {
 	for b in 11 12 13; do is_health "10.99.0.$b" "$1" || return 1; done
 }
 
+# every backend active, up, and passing its latest check
 all_steady() {
 	local b
 
-	all_health up || return 1
 	for b in 11 12 13; do is_state "10.99.0.$b" active || return 1; done
+	ctl --json health web | $PY -c 'import json,sys
+b = json.load(sys.stdin)["services"][0]["backends"]
+sys.exit(0 if len(b) == 3 and all(x["health"] == "up" and x["fails"] == 0 for x in b) else 1)'
 }
 
 # wrk_errors FILE: the error lines of a wrk report, empty when none

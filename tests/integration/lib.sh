@@ -34,6 +34,10 @@ cleanup() {
 		echo "--- dataplane log" >&2
 		tail -n 30 "$WORK/dataplane.log" >&2
 	fi
+	if ((rc != 0)) && [[ -f $WORK/fulcrumd.log ]]; then
+		echo "--- fulcrumd log" >&2
+		tail -n 30 "$WORK/fulcrumd.log" >&2
+	fi
 	rm -rf "$WORK"
 	exit "$rc"
 }
@@ -107,27 +111,22 @@ client() {
 	ip netns exec fc-cli "$@"
 }
 
-# Requests answered per backend, from the backends' nginx access logs.
-requests_per_backend() {
-	local log
+# per_backend requests|flows: for each backend, the requests it answered
+# or the distinct flows they came in (client address and port), from the
+# access logs. Flows are what the balancer spreads: the client's kernel
+# reuses its ports (connect() takes only even ones), so 10,000 connections
+# are some 14,000 port numbers at most, each a flow used several times,
+# and connection counts carry the noise of that reuse on top.
+per_backend() {
+	local log n
 
 	for log in /run/fulcrum-topology/be*/access.log; do
-		printf '%s %s\n' "$(basename "$(dirname "$log")")" \
-			"$(wc -l <"$log")"
-	done
-}
-
-# Distinct flows per backend (client address and port, from the access
-# logs): what the balancer actually spreads. The client's kernel reuses
-# its ports (connect() takes only even ones), so 10,000 connections are
-# some 14,000 port numbers at most, each a flow used several times, and
-# the connection counts carry the noise of that reuse on top.
-flows_per_backend() {
-	local log
-
-	for log in /run/fulcrum-topology/be*/access.log; do
-		printf '%s %s\n' "$(basename "$(dirname "$log")")" \
-			"$(cut -d' ' -f1,2 "$log" | sort -u | wc -l)"
+		if [[ $1 == flows ]]; then
+			n=$(cut -d' ' -f1,2 "$log" | sort -u | wc -l)
+		else
+			n=$(wc -l <"$log")
+		fi
+		printf '%s %s\n' "$(basename "$(dirname "$log")")" "$n"
 	done
 }
 
@@ -163,4 +162,38 @@ start_fulcrumd() {
 }
 
 ctl() { "$BUILD/controlplane/fulcrumctl" "$@"; }
+
+now_ms() { date +%s%3N; }
+
+# What fulcrumd says of the dataplane: "in sync", "held", ...
+sync_state() {
+	ctl --json status | /usr/bin/python3 -c \
+		'import json,sys; print(json.load(sys.stdin)["dataplane"]["sync"])'
+}
+
+# fulcrumd_setup NAME: a dataplane and a fulcrumd of their own, cluster
+# NAME in environment production: $WORK/dataplane.ini (the demo's, with
+# its sockets in $RUNDIR=/run/fulcrum-NAME and file prefix fulcrum-NAME)
+# and $WORK/fulcrumd.ini, its store at $STORE, to which a test adds its
+# own settings. Exports FULCRUM_SOCKET for ctl.
+fulcrumd_setup() {
+	RUNDIR=/run/fulcrum-$1
+	STORE=$WORK/store/state.db
+	export FULCRUM_SOCKET=$RUNDIR/fulcrumd.sock
+	sed -e "s|/run/fulcrum-demo|$RUNDIR|" -e "s|fulcrum-demo|fulcrum-$1|" \
+		"$ROOT/config/dataplane.ini" >"$WORK/dataplane.ini"
+	cat >"$WORK/fulcrumd.ini" <<-EOF
+	[fulcrumd]
+	environment = production
+	cluster_id = $1
+	store = $STORE
+	backup = $WORK/backup/state.db
+	socket = $FULCRUM_SOCKET
+	dataplane_socket = $RUNDIR/dataplane.sock
+	reconcile_interval_ms = 200
+	audit_log = $WORK/audit.log
+	freeze_file = $WORK/freeze
+	plans_dir = $WORK/plans
+	EOF
+}
 prod() { ctl --env production --reason "integration test" "$@"; }
