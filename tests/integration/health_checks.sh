@@ -53,9 +53,16 @@ all_steady() {
 	local b
 
 	for b in 11 12 13; do is_state "10.99.0.$b" active || return 1; done
-	ctl --json health web | $PY -c 'import json,sys
-b = json.load(sys.stdin)["services"][0]["backends"]
-sys.exit(0 if len(b) == 3 and all(x["health"] == "up" and x["fails"] == 0 for x in b) else 1)'
+	# the management protocol's "health", which fulcrumctl only summarises
+	$PY - "$FULCRUM_SOCKET" <<'PYEOF'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b'{"cmd": "health", "name": "web"}\n')
+b = json.loads(s.makefile().readline())["services"][0]["backends"]
+sys.exit(0 if len(b) == 3 and all(x["health"] == "up" and x["fails"] == 0
+                                  for x in b) else 1)
+PYEOF
 }
 
 # wrk_errors FILE: the error lines of a wrk report, empty when none
