@@ -68,6 +68,7 @@ struct target {
 	 * committed (or found) and when the ramp began */
 	unsigned int stored_weight, full_weight, ramp_weight;
 	bool ramping;
+	bool added;                      /* by the last change taken in */
 	uint64_t ramp_start;
 	uint64_t due;                    /* next start, or timeout in flight */
 	uint64_t started;
@@ -359,6 +360,27 @@ static void ramp_begin(struct target *t, unsigned int full, unsigned int at,
 	t->ramp_start = now;
 }
 
+/* Backends added while fulcrumd runs start slowly too, but only beside
+ * one that takes its full share: those of a new service, or all added
+ * at once, would ramp together, to the same shares, for nothing. Those
+ * there when fulcrumd starts have their traffic already. */
+static void ramp_added(struct hservice *s, uint64_t now)
+{
+	bool established = false;
+	size_t i;
+
+	if (!s->hc->slow_start_s)
+		return;
+	for (i = 0; i < s->n; i++)
+		if (!s->t[i]->added && !s->t[i]->ramping &&
+		    s->t[i]->stored == BACKEND_ACTIVE)
+			established = true;
+	for (i = 0; i < s->n; i++)
+		if (established && s->t[i]->added)
+			ramp_begin(s->t[i], s->t[i]->stored_weight,
+				   s->t[i]->stored_weight, now);
+}
+
 /* ---- taking in the store's state ---- */
 
 /* s's targets become `backends`, as the store has them; those gone are
@@ -414,14 +436,11 @@ static int take_backends(struct health *h, struct hservice *s,
 		/* an operator has changed what the checker set down: theirs now */
 		if (t->stored != t->set_to)
 			t->down_by_health = false;
-		/* one added while fulcrumd runs starts slowly too; those there
-		 * at start have their traffic already */
-		if (fresh && !initial && s->hc->slow_start_s &&
-		    t->stored == BACKEND_ACTIVE)
-			ramp_begin(t, t->stored_weight, t->stored_weight, now);
 		t->seen = true;
+		t->added = fresh && !initial && t->stored == BACKEND_ACTIVE;
 		s->t[s->n++] = t;
 	}
+	ramp_added(s, now);
 	for (i = 0; i < n_old; i++)
 		if (!old[i]->seen)
 			target_free(h, old[i]);
