@@ -222,9 +222,10 @@ json_t *mgmt_commit(struct fulcrumd *d, const struct change_meta *meta,
 		return mgmt_refuse("frozen by %s: %s; nothing changed (an admin lifts "
 			      "it with fulcrumctl unfreeze)", d->freeze.by,
 			      d->freeze.reason);
-	/* the health checker has its own guard, fail-open (health.h): it
-	 * never takes a service's last passing backends, so a rack that
-	 * fails at once goes out at once */
+	/* the health checker's changes are never approved: besides its own
+	 * guard, fail-open (health.h), one that would take more than the
+	 * allowed share of a service at once is held here, for a person to
+	 * look at */
 	if (!approved) {
 		json_t *risk = assess(d, ops), *resp = NULL;
 

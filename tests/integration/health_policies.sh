@@ -76,13 +76,11 @@ backend_of() {
 # what it serves (SIGQUIT), as a backend taken out of service would
 graceful() { kill -QUIT "$(cat "$STATE/be$1/nginx.pid")"; }
 
-# restart I: once a graceful nginx has gone, start it again
+# restart I: nginx again, after a graceful stop. The old one may hold a
+# connection whose client has gone: the client's reset went to the VIP,
+# and so to another backend
 restart() {
-	local pid
-
-	pid=$(cat "$STATE/be$1/nginx.pid" 2>/dev/null) || pid=
-	while [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-	rm -f "$STATE/be$1/nginx.pid"
+	"$TOPOLOGY" backend-kill "$1"
 	"$TOPOLOGY" backend-start "$1"
 }
 
