@@ -169,8 +169,9 @@ static void print_notes(const json_t *hb)
 		       json_integer_value(json_object_get(hb, "drain_deadline_s")));
 }
 
-/* Backends with their health checks and their counters from the
- * dataplane, where it answers. */
+/* Backends with their health checks, and their counters and flows (in
+ * the connection tables, not idle) from the dataplane, where it
+ * answers. */
 static void print_backends(const json_t *svc, const json_t *stats,
 			   const json_t *health)
 {
@@ -188,17 +189,20 @@ static void print_backends(const json_t *svc, const json_t *stats,
 	else if (checked && json_is_null(json_object_get(checked, "port")))
 		printf("not health-checked: a port-0 service needs a check port "
 		       "([health %s] port in fulcrumd's config)\n", name);
-	printf("%-40s %-7s %-9s %-7s %-12s %s\n", "BACKEND", "WEIGHT", "STATE",
-	       "HEALTH", "PACKETS", "NOTES");
+	printf("%-40s %-7s %-9s %-7s %-12s %-8s %s\n", "BACKEND", "WEIGHT",
+	       "STATE", "HEALTH", "PACKETS", "FLOWS", "NOTES");
 	json_array_foreach(json_object_get(svc, "backends"), i, b) {
 		const char *addr = json_string_value(json_object_get(b, "addr"));
 		const json_t *hb = health_of(health, addr);
-		json_t *c, *packets = NULL;
+		json_t *c, *packets = NULL, *flows = NULL;
 
-		json_array_foreach(counted, k, c)
+		json_array_foreach(counted, k, c) {
 			if (strcmp(json_string_value(json_object_get(c, "addr")),
-				   addr) == 0)
+				   addr) == 0) {
 				packets = json_object_get(c, "packets");
+				flows = json_object_get(c, "flows");
+			}
+		}
 		printf("%-40s %-7lld %-9s %-7s ", addr,
 		       json_integer_value(json_object_get(b, "weight")),
 		       json_string_value(json_object_get(b, "state")),
@@ -207,6 +211,10 @@ static void print_backends(const json_t *svc, const json_t *stats,
 			printf("%-12lld ", json_integer_value(packets));
 		else
 			printf("%-12s ", "-");
+		if (flows)
+			printf("%-8lld ", json_integer_value(flows));
+		else
+			printf("%-8s ", "-");
 		print_notes(hb);
 		putchar('\n');
 	}

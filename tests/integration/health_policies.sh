@@ -9,8 +9,9 @@
 #   draining and a download in progress on it completes; with reset it is
 #   set down and the same download is cut;
 # - slow start: a backend back from down is given weight 25, 50, 75, 100;
-# - backend drain --deadline: no new flows on it, its download goes on
-#   until the deadline, then it is set down by user health.
+# - backend drain --deadline: no new flows on it, backend list counts its
+#   download among its flows, which goes on until the deadline; then it
+#   is set down by user health.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_root
@@ -27,7 +28,8 @@ STATE=/run/fulcrum-topology
 
 now_ms() { date +%s%3N; }
 
-# column SERVICE ADDR N: column N (2 weight, 3 state, 4 health) of ADDR
+# column SERVICE ADDR N: column N (2 weight, 3 state, 4 health, 6 flows)
+# of ADDR
 column() {
 	ctl backend list "$1" | awk -v a="$2" -v n="$3" '$1 == a {print $n}'
 }
@@ -245,6 +247,8 @@ t0=$(now_ms)
 prod backend drain web2 "10.99.0.1$b" --deadline 3 >/dev/null
 ctl backend list web2 | grep "^10.99.0.1$b " | grep -q 'down at its drain deadline (3s)' ||
 	fail "backend list does not show the deadline: $(ctl backend list web2)"
+flows=$(column web2 "10.99.0.1$b" 6)
+((flows >= 1)) || fail "backend list shows no flow on the draining backend: $(ctl backend list web2)"
 for i in 1 2 3 4 5 6; do
 	got=$(client curl -sS -m 2 "http://$VIP2/") || fail "curl during the drain"
 	[[ $got != "be$b" ]] || fail "a new connection went to the draining backend"
@@ -259,4 +263,4 @@ ctl history | grep -q "health: 10.99.0.1$b:80 drained 3 s ago: its deadline has 
 wait "$STREAM"
 [[ $(cat "$WORK/drain") != "206 400000 rc=0" ]] ||
 	fail "the download outlived the drain's deadline"
-pass "drain --deadline 3: new connections elsewhere, the download went on, then set down after $ms ms by health"
+pass "drain --deadline 3: $flows flow(s) on it in backend list, new connections elsewhere, the download went on, then set down after $ms ms by health"
