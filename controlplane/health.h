@@ -17,8 +17,8 @@
  *   - a backend the checker set down is set active when it is up again.
  *
  * A backend an operator drained or set down is checked, so that its
- * health shows, but never changed; nor is one the checker had set down
- * and an operator has changed since. Which backends the checker set down
+ * health shows, but never changed (but for a drain's deadline, below);
+ * nor is one the checker had set down and an operator has changed since. Which backends the checker set down
  * is kept in memory only: after a restart they stay down until an
  * operator brings them back.
  *
