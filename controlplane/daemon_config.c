@@ -38,43 +38,119 @@ static int number(struct parse *p, const char *key, const char *value,
 	return 1;
 }
 
+/* The entry for service, added with the defaults if it is new; NULL,
+ * with p->err set, when out of memory or the name will not do. */
+static struct health_service *health_entry(struct parse *p,
+					   const char *service)
+{
+	struct daemon_config *c = p->cfg;
+	struct health_service *more, *hs;
+
+	if (!*service || strlen(service) >= sizeof(hs->service)) {
+		snprintf(p->err, p->err_len, "[health NAME] needs a service name "
+			 "of 1 to %zu characters", sizeof(hs->service) - 1);
+		return NULL;
+	}
+	for (size_t i = 0; i < c->n_health_services; i++)
+		if (strcmp(c->health_services[i].service, service) == 0)
+			return &c->health_services[i];
+	more = realloc(c->health_services,
+		       (c->n_health_services + 1) * sizeof(*more));
+	if (!more) {
+		snprintf(p->err, p->err_len, "out of memory");
+		return NULL;
+	}
+	c->health_services = more;
+	hs = &more[c->n_health_services++];
+	*hs = (struct health_service){ .check = CHECK_TCP, .http_path = "/",
+				       .http_status = 200 };
+	snprintf(hs->service, sizeof(hs->service), "%s", service);
+	return hs;
+}
+
+/* Text that goes into a request as it is: printable, no CR or LF that
+ * would end the request line early. */
+static int request_text(struct parse *p, char *field, const char *key,
+			const char *value, bool may_be_empty)
+{
+	if ((!may_be_empty && !*value) || strlen(value) >= HEALTH_TEXT_LEN) {
+		snprintf(p->err, p->err_len, "'%s' must be %d to %d characters",
+			 key, may_be_empty ? 0 : 1, HEALTH_TEXT_LEN - 1);
+		return 0;
+	}
+	for (const char *c = value; *c; c++) {
+		if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+			snprintf(p->err, p->err_len, "'%s' must be printable "
+				 "text", key);
+			return 0;
+		}
+	}
+	memcpy(field, value, strlen(value) + 1);
+	return 1;
+}
+
 /* [health NAME]: how service NAME is checked. */
 static int health_key(struct parse *p, const char *service, const char *key,
 		      const char *value)
 {
-	struct daemon_config *c = p->cfg;
-	struct health_port *more, *hp;
+	struct health_service *hs = health_entry(p, service);
 
-	if (strcmp(key, "port") != 0) {
-		snprintf(p->err, p->err_len, "unknown key '%s' in [health %s] "
-			 "(only 'port' for now)", key, service);
+	if (!hs)
+		return 0;
+	if (strcmp(key, "port") == 0)
+		return number(p, key, value, 1, 65535, &hs->port);
+	if (strcmp(key, "check") == 0) {
+		static const char *const kinds[] = {
+			[CHECK_TCP] = "tcp", [CHECK_HTTP] = "http",
+			[CHECK_UDP] = "udp",
+		};
+
+		for (unsigned int i = 0; i < sizeof(kinds) / sizeof(*kinds); i++) {
+			if (strcmp(value, kinds[i]) == 0) {
+				hs->check = i;
+				return 1;
+			}
+		}
+		snprintf(p->err, p->err_len, "'check' must be tcp, http or udp");
 		return 0;
 	}
-	if (!*service || strlen(service) >= sizeof(hp->service)) {
-		snprintf(p->err, p->err_len, "[health NAME] needs a service name "
-			 "of 1 to %zu characters", sizeof(hp->service) - 1);
-		return 0;
-	}
-	for (size_t i = 0; i < c->n_health_ports; i++) {
-		if (strcmp(c->health_ports[i].service, service) == 0) {
-			snprintf(p->err, p->err_len, "[health %s] given twice",
-				 service);
+	if (strcmp(key, "http_path") == 0) {
+		if (value[0] != '/' || strchr(value, ' ')) {
+			snprintf(p->err, p->err_len, "'http_path' must start with "
+				 "'/' and hold no space");
 			return 0;
 		}
+		return request_text(p, hs->http_path, key, value, false);
 	}
-	more = realloc(c->health_ports,
-		       (c->n_health_ports + 1) * sizeof(*more));
-	if (!more) {
-		snprintf(p->err, p->err_len, "out of memory");
-		return 0;
+	if (strcmp(key, "http_status") == 0)
+		return number(p, key, value, 100, 599, &hs->http_status);
+	if (strcmp(key, "udp_payload") == 0)
+		return request_text(p, hs->udp_payload, key, value, true);
+	if (strcmp(key, "udp_expect") == 0)
+		return request_text(p, hs->udp_expect, key, value, false);
+	if (strcmp(key, "slow_start_s") == 0)
+		return number(p, key, value, 0, 3600, &hs->slow_start_s);
+	if (strcmp(key, "on_backend_down") == 0) {
+		if (strcmp(value, "keep") != 0 && strcmp(value, "reset") != 0) {
+			snprintf(p->err, p->err_len, "'on_backend_down' must be "
+				 "keep or reset");
+			return 0;
+		}
+		hs->keep_flows = strcmp(value, "keep") == 0;
+		return 1;
 	}
-	c->health_ports = more;
-	hp = &more[c->n_health_ports];
-	snprintf(hp->service, sizeof(hp->service), "%s", service);
-	if (!number(p, key, value, 1, 65535, &hp->port))
-		return 0;
-	c->n_health_ports++;
-	return 1;
+	snprintf(p->err, p->err_len, "unknown key '%s' in [health %s]", key,
+		 service);
+	return 0;
+}
+
+const struct health_service *daemon_config_health(
+	const struct daemon_config *cfg, const char *service)
+{
+	for (size_t i = 0; i < cfg->n_health_services; i++)
+		if (strcmp(cfg->health_services[i].service, service) == 0)
+			return &cfg->health_services[i];
+	return NULL;
 }
 
 static int on_key(void *user, const char *section, const char *key,
@@ -116,6 +192,12 @@ static int on_key(void *user, const char *section, const char *key,
 		return number(p, key, value, 1, 1000, &c->health_rise);
 	if (strcmp(key, "health_fall") == 0)
 		return number(p, key, value, 1, 1000, &c->health_fall);
+	if (strcmp(key, "health_flap_max") == 0)
+		return number(p, key, value, 0, 1000, &c->health_flap_max);
+	if (strcmp(key, "health_flap_window_s") == 0)
+		return number(p, key, value, 1, 86400, &c->health_flap_window_s);
+	if (strcmp(key, "health_flap_hold_s") == 0)
+		return number(p, key, value, 1, 86400, &c->health_flap_hold_s);
 	if (strcmp(key, "blast_share") == 0)
 		return number(p, key, value, 0, 100, &c->blast_share);
 	if (strcmp(key, "blast_services") == 0)
@@ -141,6 +223,9 @@ void daemon_config_defaults(struct daemon_config *cfg)
 		.health_timeout_ms = 500,
 		.health_rise = 2,
 		.health_fall = 3,
+		.health_flap_max = 4,
+		.health_flap_window_s = 60,
+		.health_flap_hold_s = 120,
 	};
 }
 
@@ -183,7 +268,7 @@ int daemon_config_load(const char *path, struct daemon_config *cfg, char *err,
 
 void daemon_config_free(struct daemon_config *cfg)
 {
-	free(cfg->health_ports);
-	cfg->health_ports = NULL;
-	cfg->n_health_ports = 0;
+	free(cfg->health_services);
+	cfg->health_services = NULL;
+	cfg->n_health_services = 0;
 }

@@ -18,13 +18,25 @@
  *   health_timeout_ms = 500
  *   health_rise = 2
  *   health_fall = 3
+ *   health_flap_max = 4             ; flap damping: health.h
+ *   health_flap_window_s = 60
+ *   health_flap_hold_s = 120
  *
- *   [health NAME]                   ; service NAME's backends ...
- *   port = 8080                     ; ... are checked on this port
+ *   [health NAME]                   ; how service NAME is checked:
+ *   port = 8080                     ; on this port, not the service's
+ *   check = tcp                     ; tcp (connect), http or udp
+ *   http_path = /healthz            ; http: GET this ...
+ *   http_status = 200               ; ... and expect this status
+ *   udp_payload = ping              ; udp: send this ...
+ *   udp_expect = pong               ; ... and expect a reply holding this
+ *                                   ; (not given: any reply passes)
+ *   slow_start_s = 0                ; a returning backend's ramp
+ *   on_backend_down = reset         ; reset or keep its flows
  */
 #ifndef FULCRUM_DAEMON_CONFIG_H
 #define FULCRUM_DAEMON_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define DAEMON_TEXT_LEN 256
@@ -52,15 +64,34 @@ struct daemon_config {
 	unsigned int health_timeout_ms;
 	unsigned int health_rise;
 	unsigned int health_fall;
-	struct health_port *health_ports;    /* from [health NAME] sections */
-	size_t n_health_ports;
+	unsigned int health_flap_max;        /* 0: no flap damping */
+	unsigned int health_flap_window_s;
+	unsigned int health_flap_hold_s;
+	struct health_service *health_services;  /* [health NAME] sections */
+	size_t n_health_services;
 };
 
-/* The port a service's backends are checked on instead of its own. */
-struct health_port {
+enum health_check { CHECK_TCP, CHECK_HTTP, CHECK_UDP };
+
+#define HEALTH_TEXT_LEN 128
+
+/* How one service's backends are checked, where that is not the
+ * default (a TCP connect on the service's port). */
+struct health_service {
 	char service[32];                    /* SERVICE_NAME_LEN */
-	unsigned int port;                   /* 1..65535 */
+	unsigned int port;                   /* 0: the service's own */
+	unsigned int check;                  /* enum health_check */
+	char http_path[HEALTH_TEXT_LEN];     /* "/" unless given */
+	unsigned int http_status;            /* 200 unless given */
+	char udp_payload[HEALTH_TEXT_LEN];   /* may be empty */
+	char udp_expect[HEALTH_TEXT_LEN];    /* empty: any reply */
+	unsigned int slow_start_s;           /* 0: full weight at once */
+	bool keep_flows;                     /* on_backend_down = keep */
 };
+
+/* The [health NAME] settings of service NAME; NULL: the defaults. */
+const struct health_service *daemon_config_health(
+	const struct daemon_config *cfg, const char *service);
 
 void daemon_config_defaults(struct daemon_config *cfg);
 

@@ -33,6 +33,7 @@ struct opts {
 	long table_size;
 	long gue_port;
 	long long restore_to;   /* -1: not given */
+	const char *deadline;   /* of a drain, in seconds; NULL: none */
 	bool replay_after;
 };
 
@@ -48,7 +49,9 @@ static void usage(FILE *out)
 "  backend list SERVICE\n"
 "  backend add SERVICE ADDR [--weight W] [--state S]\n"
 "  backend set SERVICE ADDR [--weight W] [--state S]\n"
-"  backend drain SERVICE ADDR | backend del SERVICE ADDR\n"
+"  backend drain SERVICE ADDR [--deadline SECONDS]\n"
+"                                          no new flows; down at the deadline\n"
+"  backend del SERVICE ADDR\n"
 "  history [FROM [LIMIT]]                  the change log\n"
 "  diff FROM [TO]                          what changed between versions\n"
 "  apply -f FILE [--dry-run]               make the state what FILE says\n"
@@ -133,21 +136,42 @@ static void print_services(const json_t *services)
 	}
 }
 
-/* What the health checks say of addr in service svc of a "health"
- * response: up, down or unknown, "-" when fulcrumd did not say. */
-static const char *health_of(const json_t *health, const char *addr)
+/* The entry of addr in a "health" response, or NULL. */
+static const json_t *health_of(const json_t *health, const char *addr)
 {
 	json_t *s = json_array_get(json_object_get(health, "services"), 0), *b;
 	size_t i;
 
 	json_array_foreach(json_object_get(s, "backends"), i, b)
 		if (strcmp(json_string_value(json_object_get(b, "addr")), addr) == 0)
-			return json_string_value(json_object_get(b, "health"));
-	return "-";
+			return b;
+	return NULL;
 }
 
-/* Backends with their health checks and their counters from the
- * dataplane, where it answers. */
+/* What else the checker is doing with a backend: held for flapping, a
+ * slow start under way, a drain deadline. */
+static void print_notes(const json_t *hb)
+{
+	const char *sep = "";
+
+	if (json_is_true(json_object_get(hb, "held"))) {
+		printf("held: flapping (%lld health changes)",
+		       json_integer_value(json_object_get(hb, "flaps")));
+		sep = "; ";
+	}
+	if (json_is_integer(json_object_get(hb, "slow_start_to"))) {
+		printf("%sslow start to weight %lld", sep,
+		       json_integer_value(json_object_get(hb, "slow_start_to")));
+		sep = "; ";
+	}
+	if (json_is_integer(json_object_get(hb, "drain_deadline_s")))
+		printf("%sdown at its drain deadline (%llds)", sep,
+		       json_integer_value(json_object_get(hb, "drain_deadline_s")));
+}
+
+/* Backends with their health checks, and their counters and flows (in
+ * the connection tables, not idle) from the dataplane, where it
+ * answers. */
 static void print_backends(const json_t *svc, const json_t *stats,
 			   const json_t *health)
 {
@@ -165,24 +189,34 @@ static void print_backends(const json_t *svc, const json_t *stats,
 	else if (checked && json_is_null(json_object_get(checked, "port")))
 		printf("not health-checked: a port-0 service needs a check port "
 		       "([health %s] port in fulcrumd's config)\n", name);
-	printf("%-40s %-7s %-9s %-7s %s\n", "BACKEND", "WEIGHT", "STATE",
-	       "HEALTH", "PACKETS");
+	printf("%-40s %-7s %-9s %-7s %-12s %-8s %s\n", "BACKEND", "WEIGHT",
+	       "STATE", "HEALTH", "PACKETS", "FLOWS", "NOTES");
 	json_array_foreach(json_object_get(svc, "backends"), i, b) {
 		const char *addr = json_string_value(json_object_get(b, "addr"));
-		json_t *c, *packets = NULL;
+		const json_t *hb = health_of(health, addr);
+		json_t *c, *packets = NULL, *flows = NULL;
 
-		json_array_foreach(counted, k, c)
+		json_array_foreach(counted, k, c) {
 			if (strcmp(json_string_value(json_object_get(c, "addr")),
-				   addr) == 0)
+				   addr) == 0) {
 				packets = json_object_get(c, "packets");
+				flows = json_object_get(c, "flows");
+			}
+		}
 		printf("%-40s %-7lld %-9s %-7s ", addr,
 		       json_integer_value(json_object_get(b, "weight")),
 		       json_string_value(json_object_get(b, "state")),
-		       health_of(health, addr));
+		       hb ? json_string_value(json_object_get(hb, "health")) : "-");
 		if (packets)
-			printf("%lld\n", json_integer_value(packets));
+			printf("%-12lld ", json_integer_value(packets));
 		else
-			printf("-\n");
+			printf("%-12s ", "-");
+		if (flows)
+			printf("%-8lld ", json_integer_value(flows));
+		else
+			printf("%-8s ", "-");
+		print_notes(hb);
+		putchar('\n');
 	}
 }
 
@@ -336,12 +370,16 @@ static int report_change(const struct opts *o, json_t *resp)
 	return rc;
 }
 
-static int change(const struct opts *o, json_t *op)
+/* deadline: of a drain, in seconds, or 0. */
+static int change(const struct opts *o, json_t *op, long deadline)
 {
 	json_t *req = mutation(o, "change"), *resp;
 	int rc;
 
 	json_object_set_new(req, "ops", json_pack("[o]", op));
+	if (deadline)
+		json_object_set_new(req, "drain_deadline_s",
+				    json_integer(deadline));
 	resp = call(o, req, &rc);
 	return resp ? report_change(o, resp) : rc;
 }
@@ -349,6 +387,7 @@ static int change(const struct opts *o, json_t *op)
 static int backend_cmd(const struct opts *o, int argc, char **argv)
 {
 	const char *verb = argv[0];
+	long deadline = 0;
 	json_t *op;
 
 	if (strcmp(verb, "list") == 0 && argc == 2) {
@@ -379,6 +418,21 @@ static int backend_cmd(const struct opts *o, int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	if (o->deadline) {
+		char *end;
+
+		if (strcmp(verb, "drain") != 0) {
+			fprintf(stderr, "fulcrumctl: --deadline goes with backend "
+				"drain only\n");
+			return EXIT_USAGE;
+		}
+		deadline = strtol(o->deadline, &end, 10);
+		if (!*o->deadline || *end || deadline < 1) {
+			fprintf(stderr, "fulcrumctl: --deadline takes a number of "
+				"seconds, not '%s'\n", o->deadline);
+			return EXIT_USAGE;
+		}
+	}
 	op = json_pack("{s:s, s:s}", "service", argv[1], "addr", argv[2]);
 	if (strcmp(verb, "add") == 0) {
 		json_object_set_new(op, "op", json_string("backend_add"));
@@ -399,7 +453,7 @@ static int backend_cmd(const struct opts *o, int argc, char **argv)
 		json_object_set_new(op, "state", json_string("draining"));
 	else if (o->state && strcmp(verb, "del") != 0)
 		json_object_set_new(op, "state", json_string(o->state));
-	return change(o, op);
+	return change(o, op, deadline);
 }
 
 static int service_cmd(const struct opts *o, int argc, char **argv)
@@ -448,11 +502,11 @@ static int service_cmd(const struct opts *o, int argc, char **argv)
 					    json_integer(o->table_size));
 		if (o->gue_port > 0)
 			json_object_set_new(op, "gue_port", json_integer(o->gue_port));
-		return change(o, op);
+		return change(o, op, 0);
 	}
 	if (strcmp(verb, "del") == 0 && argc == 2)
 		return change(o, json_pack("{s:s, s:s}", "op", "service_del",
-					   "name", argv[1]));
+					   "name", argv[1]), 0);
 	usage(stderr);
 	return EXIT_USAGE;
 }
@@ -634,6 +688,7 @@ int main(int argc, char **argv)
 		{ "mode", required_argument, NULL, 'm' },
 		{ "table-size", required_argument, NULL, 't' },
 		{ "gue-port", required_argument, NULL, 'g' },
+		{ "deadline", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -664,6 +719,7 @@ int main(int argc, char **argv)
 		case 'm': o.mode = optarg; break;
 		case 't': o.table_size = strtol(optarg, NULL, 10); break;
 		case 'g': o.gue_port = strtol(optarg, NULL, 10); break;
+		case 'D': o.deadline = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return EXIT_USAGE;
 		}

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mgmt.h"
@@ -18,8 +19,21 @@
 #define EVENTS_PER_WAIT 256
 #define REASON_MAX 1000          /* of a change's reason, before "and N more" */
 #define NOT_IN_HEAP SIZE_MAX
+#define STATUS_LINE_LEN 12       /* "HTTP/1.1 200" */
+#define UDP_REPLY_MAX 2048       /* of a UDP reply, looked into */
+/* Slow start ramps a backend's weight in this many commits: a quarter,
+ * half, three quarters, all of it. Steps, not a weight a second, keep the
+ * change log readable: four entries per return. */
+#define SLOW_START_STEPS 4
 
 enum health_state { HEALTH_UNKNOWN, HEALTH_UP, HEALTH_DOWN };
+
+/* Where a check in flight is. */
+enum phase { PHASE_IDLE, PHASE_CONNECTING, PHASE_REPLY };
+
+static const struct health_service default_check = {
+	.check = CHECK_TCP, .http_path = "/", .http_status = 200,
+};
 
 struct target_key {
 	char service[SERVICE_NAME_LEN];
@@ -37,9 +51,25 @@ struct target {
 	socklen_t sa_len;
 	uint8_t stored;                  /* enum backend_state in the store */
 	uint8_t health;                  /* enum health_state */
+	uint8_t set_to;                  /* what the checker set it to: down,
+					  * or draining (on_backend_down =
+					  * keep) */
 	bool down_by_health;             /* the checker set it down */
 	bool seen;
+	uint8_t phase;                   /* enum phase */
 	int fd;                          /* the check in flight, or -1 */
+	char reply[STATUS_LINE_LEN];     /* an HTTP status line, so far */
+	size_t reply_len;
+	/* flap damping: health changes since flap_since, and until when it
+	 * is held down */
+	unsigned int flaps;
+	uint64_t flap_since, held_until;
+	/* slow start: the full weight, the weight the checker last
+	 * committed (or found) and when the ramp began */
+	unsigned int stored_weight, full_weight, ramp_weight;
+	bool ramping;
+	bool added;                      /* by the last change taken in */
+	uint64_t ramp_start;
 	uint64_t due;                    /* next start, or timeout in flight */
 	uint64_t started;
 	size_t heap_idx;
@@ -49,6 +79,8 @@ struct target {
 
 struct hservice {
 	char name[SERVICE_NAME_LEN];
+	const struct health_service *hc; /* how: its [health NAME], or the
+					  * defaults */
 	uint16_t port;                   /* checked on; 0 = not checked */
 	bool seen, dirty, fail_open;
 	struct target **t;
@@ -70,6 +102,17 @@ struct health {
 	uint64_t retry_at;               /* a refused change is tried again */
 	char last_refusal[1024];
 	bool socket_failing;
+	struct drain *drains;            /* deadlines of drains */
+	size_t n_drains;
+};
+
+/* A drain with a deadline (health_drain_deadline): set down when it
+ * passes, if the backend is still draining. */
+struct drain {
+	char service[SERVICE_NAME_LEN];
+	char addr[INET6_ADDRSTRLEN];
+	uint64_t at;
+	unsigned int seconds;
 };
 
 static const void *target_key(const void *item, size_t *len)
@@ -174,6 +217,8 @@ static void cancel_check(struct target *t)
 		close(t->fd);            /* which takes it out of the epoll set */
 		t->fd = -1;
 	}
+	t->phase = PHASE_IDLE;
+	t->reply_len = 0;
 }
 
 static void set_port(struct target *t, uint16_t port)
@@ -258,15 +303,82 @@ static void service_free(struct health *h, struct hservice *s)
 	free(s);
 }
 
-/* The port service s is checked on: its [health NAME] port, else its
- * own; 0 (not checked) for a port-0 service without one. */
-static uint16_t check_port(const struct daemon_config *cfg, const char *name,
-			   uint16_t port)
+/* How service `name` is checked: its [health NAME] section, else the
+ * defaults. */
+static const struct health_service *check_of(const struct daemon_config *cfg,
+					     const char *name)
 {
-	for (size_t i = 0; i < cfg->n_health_ports; i++)
-		if (strcmp(cfg->health_ports[i].service, name) == 0)
-			return (uint16_t)cfg->health_ports[i].port;
-	return port;
+	const struct health_service *hc = daemon_config_health(cfg, name);
+
+	return hc ? hc : &default_check;
+}
+
+/* The port a service is checked on: its [health NAME] port, else its
+ * own; 0 (not checked) for a port-0 service without one. */
+static uint16_t check_port(const struct health_service *hc, uint16_t port)
+{
+	return hc->port ? (uint16_t)hc->port : port;
+}
+
+/* ---- slow start ----
+ *
+ * A backend that comes back takes its share again in SLOW_START_STEPS
+ * weight changes spread over slow_start_s, committed like any health
+ * change. Of the ways to ramp, this is the one with no new moving part:
+ * the store's weight is what the dataplane balances by, the log shows
+ * every step, and a push of the whole state does the rest. The dataplane
+ * would ramp more smoothly but would need timers and its own notion of a
+ * weight different from the store's, which the digests would then not
+ * match. The cost: weights are integers, so a backend of weight 1 has
+ * nothing to ramp (give weights such as 100 to use it), and the full
+ * weight is kept in memory only: after a restart of fulcrumd mid-ramp
+ * the backend keeps the step it had reached. */
+
+static unsigned int ramp_weight_at(unsigned int full, unsigned int step)
+{
+	unsigned int w = (full * step + SLOW_START_STEPS - 1) / SLOW_START_STEPS;
+
+	return w ? w : 1;
+}
+
+/* The step (1..SLOW_START_STEPS) t's ramp is due at now. */
+static unsigned int ramp_step_at(const struct target *t, uint64_t now)
+{
+	uint64_t span = (uint64_t)t->svc->hc->slow_start_s * 1000;
+	uint64_t step = 1 + (now - t->ramp_start) * SLOW_START_STEPS / span;
+
+	return step < SLOW_START_STEPS ? (unsigned int)step : SLOW_START_STEPS;
+}
+
+/* t, now at weight `at` in the store, is to ramp up to full. */
+static void ramp_begin(struct target *t, unsigned int full, unsigned int at,
+		       uint64_t now)
+{
+	t->ramping = t->svc->port != 0 && ramp_weight_at(full, 1) < full;
+	t->full_weight = full;
+	t->ramp_weight = at;
+	t->ramp_start = now;
+}
+
+/* Backends added while fulcrumd runs start slowly too, but only beside
+ * one that takes its full share: those of a new service, or all added
+ * at once, would ramp together, to the same shares, for nothing. Those
+ * there when fulcrumd starts have their traffic already. */
+static void ramp_added(struct hservice *s, uint64_t now)
+{
+	bool established = false;
+	size_t i;
+
+	if (!s->hc->slow_start_s)
+		return;
+	for (i = 0; i < s->n; i++)
+		if (!s->t[i]->added && !s->t[i]->ramping &&
+		    s->t[i]->stored == BACKEND_ACTIVE)
+			established = true;
+	for (i = 0; i < s->n; i++)
+		if (established && s->t[i]->added)
+			ramp_begin(s->t[i], s->t[i]->stored_weight,
+				   s->t[i]->stored_weight, now);
 }
 
 /* ---- taking in the store's state ---- */
@@ -274,7 +386,8 @@ static uint16_t check_port(const struct daemon_config *cfg, const char *name,
 /* s's targets become `backends`, as the store has them; those gone are
  * freed. */
 static int take_backends(struct health *h, struct hservice *s,
-			 const json_t *backends, uint64_t now, bool port_changed)
+			 const json_t *backends, uint64_t now, bool port_changed,
+			 bool initial)
 {
 	struct target **old = s->t;
 	size_t n_old = s->n, i;
@@ -294,6 +407,7 @@ static int take_backends(struct health *h, struct hservice *s,
 		const char *addr = json_string_value(json_object_get(b, "addr"));
 		const char *state = json_string_value(json_object_get(b, "state"));
 		int st = state ? backend_state_parse(state) : BACKEND_ACTIVE;
+		json_t *w = json_object_get(b, "weight");
 		struct target_key k = { 0 };
 		struct target *t;
 		bool fresh;
@@ -318,12 +432,15 @@ static int take_backends(struct health *h, struct hservice *s,
 			continue;
 		}
 		t->stored = (uint8_t)st;
+		t->stored_weight = w ? (unsigned int)json_integer_value(w) : 1;
 		/* an operator has changed what the checker set down: theirs now */
-		if (t->stored != BACKEND_DOWN)
+		if (t->stored != t->set_to)
 			t->down_by_health = false;
 		t->seen = true;
+		t->added = fresh && !initial && t->stored == BACKEND_ACTIVE;
 		s->t[s->n++] = t;
 	}
+	ramp_added(s, now);
 	for (i = 0; i < n_old; i++)
 		if (!old[i]->seen)
 			target_free(h, old[i]);
@@ -348,6 +465,7 @@ static struct hservice *service_get(struct health *h, const char *name,
 	if (!s)
 		return NULL;
 	memcpy(s->name, key, sizeof(key));
+	s->hc = check_of(&h->d->cfg, key);
 	s->port = port;
 	if (hmap_put(&h->services, s) < 0) {
 		free(s);
@@ -358,7 +476,7 @@ static struct hservice *service_get(struct health *h, const char *name,
 
 /* Takes in the store's services and backends, and marks every service
  * to be decided on again: the operator may have changed any of them. */
-static int refresh(struct health *h, uint64_t now)
+static int refresh(struct health *h, uint64_t now, bool initial)
 {
 	char err[512];
 	json_t *state = store_state(h->d->store, err, sizeof(err)), *services, *j;
@@ -389,10 +507,10 @@ static int refresh(struct health *h, uint64_t now)
 
 		if (!name)
 			continue;
-		s = service_get(h, name, check_port(&h->d->cfg, name, port),
-				&changed);
+		s = service_get(h, name, check_port(check_of(&h->d->cfg, name),
+						    port), &changed);
 		if (!s || take_backends(h, s, json_object_get(j, "backends"), now,
-					changed) < 0)
+					changed, initial) < 0)
 			rc = -1;
 		if (!s)
 			continue;
@@ -428,6 +546,36 @@ static const char *error_text(int e, char *buf, size_t len)
 	return buf;
 }
 
+/* Flap damping: a backend whose health changes more than
+ * health_flap_max times within health_flap_window_s is held, that is, not
+ * brought back, until its health has not changed for health_flap_hold_s.
+ * Taking it down goes on as ever: down is the safe way to be wrong. */
+static void count_flap(struct health *h, struct target *t, uint64_t now)
+{
+	const struct daemon_config *cfg = &h->d->cfg;
+
+	if (!cfg->health_flap_max)
+		return;
+	if (now - t->flap_since > (uint64_t)cfg->health_flap_window_s * 1000) {
+		t->flap_since = now;
+		t->flaps = 0;
+	}
+	if (++t->flaps <= cfg->health_flap_max && !t->held_until)
+		return;
+	if (!t->held_until)
+		fprintf(stderr, "fulcrumd: health: %s %s FLAPS: %u health changes "
+			"within %u s; held down until its health has not "
+			"changed for %u s\n", t->key.service, t->key.addr,
+			t->flaps, cfg->health_flap_window_s,
+			cfg->health_flap_hold_s);
+	t->held_until = now + (uint64_t)cfg->health_flap_hold_s * 1000;
+}
+
+static bool held(const struct target *t)
+{
+	return t->held_until != 0;
+}
+
 static void finish(struct health *h, struct target *t, bool ok,
 		   const char *why, uint64_t now)
 {
@@ -448,13 +596,26 @@ static void finish(struct health *h, struct target *t, bool ok,
 		if (t->fails >= cfg->health_fall)
 			t->health = HEALTH_DOWN;
 	}
+	if (t->health != was && was != HEALTH_UNKNOWN)
+		count_flap(h, t, now);
 	/* at a steady rate, whatever each check took */
 	t->due = t->started + cfg->health_interval_ms;
 	if (t->due < now)
 		t->due = now;
 	heap_fix(h, t);
-	/* what decide() looks at */
-	if (t->health != was || (t->fails == 0) != was_passing)
+	/* what decide() looks at; timed steps ride on the checks, which
+	 * come every interval anyway */
+	if (t->held_until && now >= t->held_until) {
+		t->held_until = 0;
+		printf("fulcrumd: health: %s %s no longer held: its health has "
+		       "not changed for %u s\n", t->key.service, t->key.addr,
+		       cfg->health_flap_hold_s);
+		fflush(stdout);
+		mark_dirty(h, t->svc);
+	}
+	if (t->health != was || (t->fails == 0) != was_passing ||
+	    (t->ramping && ramp_weight_at(t->full_weight, ramp_step_at(t, now)) !=
+			   t->ramp_weight))
 		mark_dirty(h, t->svc);
 }
 
@@ -470,45 +631,157 @@ static void skip(struct health *h, struct target *t, uint64_t now, int e)
 	heap_fix(h, t);
 }
 
+/* The request of an HTTP check, to the backend's address. */
+static int http_request(const struct target *t, char *buf, size_t len)
+{
+	return snprintf(buf, len, t->sa.ss_family == AF_INET6 ?
+			"GET %s HTTP/1.0\r\nHost: [%s]\r\n"
+			"User-Agent: fulcrum-health\r\n\r\n" :
+			"GET %s HTTP/1.0\r\nHost: %s\r\n"
+			"User-Agent: fulcrum-health\r\n\r\n",
+			t->svc->hc->http_path, t->key.addr);
+}
+
+/* Connected (or, for UDP, bound to the backend): a TCP check has passed;
+ * an HTTP or UDP one sends its request and waits for the reply. The
+ * request is small and the socket new, so one send takes it whole. */
+static void connected(struct health *h, struct target *t, uint64_t now,
+		      bool in_epoll)
+{
+	const struct health_service *hc = t->svc->hc;
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = t };
+	char req[HEALTH_TEXT_LEN + INET6_ADDRSTRLEN + 96], why[96];
+	const char *data = req;
+	ssize_t n;
+	int len;
+
+	if (hc->check == CHECK_TCP) {
+		finish(h, t, true, NULL, now);
+		return;
+	}
+	if (hc->check == CHECK_HTTP) {
+		len = http_request(t, req, sizeof(req));
+	} else {
+		data = hc->udp_payload;
+		len = (int)strlen(hc->udp_payload);
+	}
+	n = send(t->fd, data, (size_t)len, MSG_NOSIGNAL);
+	if (n != len) {
+		finish(h, t, false, n < 0 ? error_text(errno, why, sizeof(why)) :
+		       "request not sent whole", now);
+		return;
+	}
+	if (epoll_ctl(h->epfd, in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, t->fd,
+		      &ev) < 0) {
+		finish(h, t, false, error_text(errno, why, sizeof(why)), now);
+		return;
+	}
+	t->phase = PHASE_REPLY;
+}
+
+/* "HTTP/1.x NNN": the status, or -1. */
+static int http_status(const char *line)
+{
+	if (memcmp(line, "HTTP/", 5) != 0 || line[8] != ' ' ||
+	    !isdigit((unsigned char)line[9]) || !isdigit((unsigned char)line[10]) ||
+	    !isdigit((unsigned char)line[11]))
+		return -1;
+	return (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+}
+
+/* An HTTP reply: only its status line is read; the rest goes with the
+ * reset that closes the socket. */
+static void read_http(struct health *h, struct target *t, uint64_t now)
+{
+	const struct health_service *hc = t->svc->hc;
+	char why[96];
+	ssize_t n;
+	int status;
+
+	n = recv(t->fd, t->reply + t->reply_len,
+		 sizeof(t->reply) - t->reply_len, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n < 0) {
+		finish(h, t, false, error_text(errno, why, sizeof(why)), now);
+		return;
+	}
+	if (n == 0) {
+		finish(h, t, false, "closed before an HTTP status line", now);
+		return;
+	}
+	t->reply_len += (size_t)n;
+	if (t->reply_len < sizeof(t->reply))
+		return;
+	status = http_status(t->reply);
+	if (status < 0) {
+		finish(h, t, false, "no HTTP status line in the reply", now);
+		return;
+	}
+	snprintf(why, sizeof(why), "HTTP status %d, not %u", status,
+		 hc->http_status);
+	finish(h, t, (unsigned int)status == hc->http_status, why, now);
+}
+
+/* A UDP reply passes, or one holding udp_expect where that is given.
+ * A port unreachable comes back as ECONNREFUSED, the socket being
+ * connected. */
+static void read_udp(struct health *h, struct target *t, uint64_t now)
+{
+	const char *expect = t->svc->hc->udp_expect;
+	char buf[UDP_REPLY_MAX], why[96];
+	ssize_t n = recv(t->fd, buf, sizeof(buf), 0);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n < 0) {
+		finish(h, t, false, error_text(errno, why, sizeof(why)), now);
+		return;
+	}
+	snprintf(why, sizeof(why), "reply without '%.64s'", expect);
+	finish(h, t, !*expect || memmem(buf, (size_t)n, expect, strlen(expect)),
+	       why, now);
+}
+
 static void start(struct health *h, struct target *t, uint64_t now)
 {
 	/* closed with a reset rather than a FIN, so that checks leave no
 	 * TIME_WAIT sockets behind, here or on the backend */
 	static const struct linger reset_on_close = { .l_onoff = 1 };
 	struct epoll_event ev = { .events = EPOLLOUT, .data.ptr = t };
+	bool udp = t->svc->hc->check == CHECK_UDP;
 	char why[96];
 	int fd, e;
 
 	t->started = now;
-	fd = socket(t->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		    0);
+	fd = socket(t->sa.ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) |
+		    SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		skip(h, t, now, errno);
 		return;
 	}
-	setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset_on_close,
-		   sizeof(reset_on_close));
-	if (connect(fd, (struct sockaddr *)&t->sa, t->sa_len) == 0) {
-		close(fd);
-		finish(h, t, true, NULL, now);
-		return;
-	}
-	if (errno != EINPROGRESS) {
-		e = errno;
-		close(fd);
-		finish(h, t, false, error_text(e, why, sizeof(why)), now);
-		return;
-	}
-	if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		e = errno;
-		close(fd);
-		skip(h, t, now, e);
-		return;
-	}
+	if (!udp)
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset_on_close,
+			   sizeof(reset_on_close));
 	h->socket_failing = false;
 	t->fd = fd;
 	t->due = now + h->d->cfg.health_timeout_ms;
 	heap_fix(h, t);
+	if (connect(fd, (struct sockaddr *)&t->sa, t->sa_len) == 0) {
+		connected(h, t, now, false);
+		return;
+	}
+	if (errno != EINPROGRESS) {
+		finish(h, t, false, error_text(errno, why, sizeof(why)), now);
+		return;
+	}
+	if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		e = errno;
+		cancel_check(t);
+		skip(h, t, now, e);
+		return;
+	}
+	t->phase = PHASE_CONNECTING;
 }
 
 static void collect(struct health *h, uint64_t now)
@@ -524,15 +797,29 @@ static void collect(struct health *h, uint64_t now)
 			socklen_t len = sizeof(int);
 			int e = 0;
 
+			if (t->phase == PHASE_REPLY) {
+				if (t->svc->hc->check == CHECK_HTTP)
+					read_http(h, t, now);
+				else
+					read_udp(h, t, now);
+				continue;
+			}
 			getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &e, &len);
-			finish(h, t, e == 0, e ? error_text(e, why, sizeof(why)) :
-			       NULL, now);
+			if (e)
+				finish(h, t, false, error_text(e, why, sizeof(why)),
+				       now);
+			else
+				connected(h, t, now, true);
 		}
 	} while (n == EVENTS_PER_WAIT);
 }
 
 static void expire_and_start(struct health *h, uint64_t now)
 {
+	static const char *const waited_for[] = {
+		[CHECK_TCP] = "connection", [CHECK_HTTP] = "HTTP status",
+		[CHECK_UDP] = "reply",
+	};
 	char why[96];
 
 	while (h->n_heap && h->heap[0]->due <= now) {
@@ -542,7 +829,9 @@ static void expire_and_start(struct health *h, uint64_t now)
 			start(h, t, now);
 			continue;
 		}
-		snprintf(why, sizeof(why), "no connection within %u ms",
+		snprintf(why, sizeof(why), "no %s within %u ms",
+			 t->phase == PHASE_CONNECTING ? "connection" :
+			 waited_for[t->svc->hc->check],
 			 h->d->cfg.health_timeout_ms);
 		finish(h, t, false, why, now);
 	}
@@ -556,32 +845,88 @@ static void describe(const struct target *t, char *buf, size_t len)
 		 t->key.addr, (unsigned)t->svc->port);
 }
 
-/* Adds the op that sets t to `state`, and says why in reason. */
-static void add_op(json_t *ops, const struct target *t, const char *state,
-		   const char *why, char *reason, size_t *used, size_t *left_out)
+/* What a committed op did to its target, to be taken in once the
+ * commit is through. */
+enum outcome { SET_DOWN, SET_BACK, RAMPED, DEADLINE };
+
+struct changed {
+	struct target *t;
+	uint8_t outcome;                 /* enum outcome */
+	uint8_t state;                   /* SET_DOWN: to what */
+	unsigned int weight;             /* SET_BACK, RAMPED: the weight set */
+};
+
+/* What one decide() gathers: the ops, their targets, and the reason. */
+struct decision {
+	json_t *ops;
+	struct changed *changed;
+	size_t n_changed;
+	char reason[REASON_MAX + 64];
+	size_t used, left_out;
+};
+
+/* Adds the op that sets t to `state` (NULL: as it is) and `weight` (0:
+ * as it is), and says why in the reason. */
+static void add_op(struct decision *dc, struct target *t, const char *state,
+		   unsigned int weight, const char *why, enum outcome outcome)
 {
+	json_t *op = json_pack("{s:s, s:s, s:s}", "op", "backend_set",
+			       "service", t->key.service, "addr", t->key.addr);
 	int n;
 
-	json_array_append_new(ops, json_pack("{s:s, s:s, s:s, s:s}", "op",
-					     "backend_set", "service",
-					     t->key.service, "addr", t->key.addr,
-					     "state", state));
-	if (*used >= REASON_MAX) {
-		(*left_out)++;
+	if (state)
+		json_object_set_new(op, "state", json_string(state));
+	if (weight)
+		json_object_set_new(op, "weight", json_integer(weight));
+	json_array_append_new(dc->ops, op);
+	dc->changed[dc->n_changed++] = (struct changed){
+		.t = t, .outcome = (uint8_t)outcome, .weight = weight,
+		.state = (uint8_t)(state ? backend_state_parse(state) : 0),
+	};
+	if (dc->used >= REASON_MAX) {
+		dc->left_out++;
 		return;
 	}
-	n = snprintf(reason + *used, REASON_MAX + 1 - *used, "%s%s",
-		     *used > strlen("health: ") ? "; " : "", why);
-	*used += n > 0 ? (size_t)n : 0;
-	if (*used > REASON_MAX)
-		*used = REASON_MAX;
+	n = snprintf(dc->reason + dc->used, REASON_MAX + 1 - dc->used, "%s%s",
+		     dc->used > strlen("health: ") ? "; " : "", why);
+	dc->used += n > 0 ? (size_t)n : 0;
+	if (dc->used > REASON_MAX)
+		dc->used = REASON_MAX;
 }
 
-/* Decides on service s: the ops it needs go to ops, the targets they
- * change to changed. */
-static void decide_service(struct health *h, struct hservice *s, json_t *ops,
-			   struct target **changed, size_t *n_changed,
-			   char *reason, size_t *used, size_t *left_out)
+/* The checker set t down (or draining), and it may come back now. */
+static bool coming_back(const struct target *t)
+{
+	return t->down_by_health && t->stored == t->set_to &&
+	       t->health == HEALTH_UP && !held(t);
+}
+
+/* The next step of t's slow start, if one is due. */
+static void ramp(struct decision *dc, struct target *t, const char *where,
+		 uint64_t now)
+{
+	unsigned int step, w;
+	char why[256];
+
+	if (!t->ramping)
+		return;
+	/* an operator changed the backend since: theirs now */
+	if (t->stored != BACKEND_ACTIVE || t->stored_weight != t->ramp_weight) {
+		t->ramping = false;
+		return;
+	}
+	step = ramp_step_at(t, now);
+	w = ramp_weight_at(t->full_weight, step);
+	if (w == t->ramp_weight)
+		return;
+	snprintf(why, sizeof(why), "%s slow start %u/%u: weight %u of %u", where,
+		 step, SLOW_START_STEPS, w, t->full_weight);
+	add_op(dc, t, NULL, w, why, RAMPED);
+}
+
+/* Decides on service s. */
+static void decide_service(struct health *h, struct hservice *s,
+			   struct decision *dc, uint64_t now)
 {
 	const struct daemon_config *cfg = &h->d->cfg;
 	size_t failing = 0, passing = 0, active = 0, i;
@@ -591,9 +936,8 @@ static void decide_service(struct health *h, struct hservice *s, json_t *ops,
 	for (i = 0; i < s->n; i++) {
 		struct target *t = s->t[i];
 
-		if (t->down_by_health && t->stored == BACKEND_DOWN &&
-		    t->health == HEALTH_UP)
-			passing++;       /* coming back */
+		if (coming_back(t))
+			passing++;
 		if (t->stored != BACKEND_ACTIVE)
 			continue;
 		active++;
@@ -617,61 +961,78 @@ static void decide_service(struct health *h, struct hservice *s, json_t *ops,
 		struct target *t = s->t[i];
 
 		describe(t, where, sizeof(where));
-		if (t->down_by_health && t->stored == BACKEND_DOWN &&
-		    t->health == HEALTH_UP) {
+		if (coming_back(t)) {
+			unsigned int first = ramp_weight_at(t->stored_weight, 1);
+
 			snprintf(why, sizeof(why), "%s passed %u checks", where,
 				 cfg->health_rise);
-			add_op(ops, t, "active", why, reason, used, left_out);
-			changed[(*n_changed)++] = t;
+			add_op(dc, t, "active", s->hc->slow_start_s &&
+			       first < t->stored_weight ? first : 0, why,
+			       SET_BACK);
 		} else if (!open && t->stored == BACKEND_ACTIVE &&
 			   t->health == HEALTH_DOWN) {
-			snprintf(why, sizeof(why), "%s failed %u checks (%s)",
-				 where, cfg->health_fall, t->error);
-			add_op(ops, t, "down", why, reason, used, left_out);
-			changed[(*n_changed)++] = t;
+			snprintf(why, sizeof(why), "%s failed %u checks (%s)%s",
+				 where, cfg->health_fall, t->error,
+				 s->hc->keep_flows ? ", draining: on_backend_down "
+				 "= keep" : "");
+			add_op(dc, t, s->hc->keep_flows ? "draining" : "down", 0,
+			       why, SET_DOWN);
+		} else {
+			ramp(dc, t, where, now);
 		}
 	}
 }
 
-static void decide(struct health *h, uint64_t now)
+/* The commit went through: the targets take in what it did. */
+static void took_effect(const struct changed *c, uint64_t now)
+{
+	struct target *t = c->t;
+
+	switch (c->outcome) {
+	case SET_DOWN:
+		t->down_by_health = true;
+		t->set_to = c->state;
+		t->ramping = false;
+		break;
+	case SET_BACK:
+		t->down_by_health = false;
+		if (c->weight)
+			ramp_begin(t, t->stored_weight, c->weight, now);
+		break;
+	case RAMPED:
+		t->ramp_weight = c->weight;
+		t->ramping = c->weight < t->full_weight;
+		break;
+	case DEADLINE:
+		/* an operator's drain: not the checker's to bring back; the
+		 * deadline is forgotten once the store says down */
+		break;
+	}
+}
+
+/* Commits dc's ops as user "health"; says so, or why not. Returns
+ * whether they were committed. */
+static bool commit_decision(struct health *h, struct decision *dc,
+			    uint64_t now)
 {
 	struct change_meta meta = {
 		.user = HEALTH_USER, .uid = (uint32_t)getuid(),
 		.environment = h->d->cfg.environment, .automatic = true,
 	};
-	char reason[REASON_MAX + 64] = "health: ";
-	size_t used = strlen(reason), left_out = 0, n_changed = 0, cap = 0, i;
-	struct target **changed;
-	json_t *ops, *resp;
-	const char *error;
+	const char *error = NULL;
+	json_t *resp;
 
-	for (i = 0; i < h->n_dirty; i++)
-		cap += h->dirty[i]->n;
-	changed = calloc(cap + 1, sizeof(*changed));
-	ops = json_array();
-	if (!changed || !ops) {
-		free(changed);
-		json_decref(ops);
-		return;                  /* the dirty ones wait for the next run */
-	}
-	for (i = 0; i < h->n_dirty; i++) {
-		h->dirty[i]->dirty = false;
-		decide_service(h, h->dirty[i], ops, changed, &n_changed, reason,
-			       &used, &left_out);
-	}
-	h->n_dirty = 0;
-	if (n_changed == 0)
-		goto out;
-	if (left_out)
-		snprintf(reason + used, sizeof(reason) - used, "; and %zu more",
-			 left_out);
-	meta.reason = reason;
-	resp = mgmt_commit(h->d, &meta, ops, false);
+	if (dc->left_out)
+		snprintf(dc->reason + dc->used, sizeof(dc->reason) - dc->used,
+			 "; and %zu more", dc->left_out);
+	meta.reason = dc->reason;
+	resp = mgmt_commit(h->d, &meta, dc->ops, false);
 	if (json_is_true(json_object_get(resp, "ok"))) {
-		for (i = 0; i < n_changed; i++)
-			changed[i]->down_by_health = !changed[i]->down_by_health;
+		for (size_t i = 0; i < dc->n_changed; i++)
+			took_effect(&dc->changed[i], now);
 		printf("fulcrumd: version %lld: %s%s%s\n",
-		       json_integer_value(json_object_get(resp, "version")), reason,
+		       json_integer_value(json_object_get(resp, "version")),
+		       dc->reason,
 		       json_is_false(json_object_get(resp, "live")) ?
 		       "; not live yet: " : "",
 		       json_is_false(json_object_get(resp, "live")) ?
@@ -682,16 +1043,87 @@ static void decide(struct health *h, uint64_t now)
 		error = json_string_value(json_object_get(resp, "error"));
 		if (strcmp(h->last_refusal, error ? error : "") != 0)
 			fprintf(stderr, "fulcrumd: health: change refused, trying "
-				"again every interval: %s: %s\n", reason,
+				"again every interval: %s: %s\n", dc->reason,
 				error ? error : "");
 		snprintf(h->last_refusal, sizeof(h->last_refusal), "%s",
 			 error ? error : "");
 		h->retry_at = now + h->d->cfg.health_interval_ms;
 	}
 	json_decref(resp);
+	return error == NULL;
+}
+
+static void decide(struct health *h, uint64_t now)
+{
+	struct decision dc = { .reason = "health: " };
+	size_t cap = 0, i;
+
+	dc.used = strlen(dc.reason);
+	for (i = 0; i < h->n_dirty; i++)
+		cap += h->dirty[i]->n;
+	dc.changed = calloc(cap + 1, sizeof(*dc.changed));
+	dc.ops = json_array();
+	if (!dc.changed || !dc.ops) {
+		free(dc.changed);
+		json_decref(dc.ops);
+		return;                  /* the dirty ones wait for the next run */
+	}
+	for (i = 0; i < h->n_dirty; i++) {
+		h->dirty[i]->dirty = false;
+		decide_service(h, h->dirty[i], &dc, now);
+	}
+	h->n_dirty = 0;
+	if (dc.n_changed)
+		commit_decision(h, &dc, now);
+	json_decref(dc.ops);
+	free(dc.changed);
+}
+
+/* ---- drains with a deadline ---- */
+
+/* Sets down every backend whose drain deadline has passed and that is
+ * still draining; forgets the deadlines of those an operator changed
+ * since. A refused commit (a freeze) is tried again an interval later. */
+static void expire_drains(struct health *h, uint64_t now)
+{
+	struct decision dc = { .reason = "health: " };
+	size_t i, kept = 0;
+	char where[80], why[256];
+
+	dc.used = strlen(dc.reason);
+	dc.changed = calloc(h->n_drains + 1, sizeof(*dc.changed));
+	dc.ops = json_array();
+	if (!dc.changed || !dc.ops)
+		goto out;
+	for (i = 0; i < h->n_drains; i++) {
+		struct drain *dr = &h->drains[i];
+		struct target_key k = { 0 };
+		struct target *t;
+
+		memcpy(k.service, dr->service, sizeof(k.service));
+		memcpy(k.addr, dr->addr, sizeof(k.addr));
+		t = hmap_get(&h->targets, &k, sizeof(k));
+		if (!t || t->stored != BACKEND_DRAINING)
+			continue;        /* gone, or changed since: forgotten */
+		if (dr->at > now) {
+			h->drains[kept++] = *dr;
+			continue;
+		}
+		describe(t, where, sizeof(where));
+		snprintf(why, sizeof(why), "%s drained %u s ago: its deadline has "
+			 "passed", where, dr->seconds);
+		add_op(&dc, t, "down", 0, why, DEADLINE);
+		h->drains[kept++] = *dr;
+	}
+	h->n_drains = kept;
+	if (dc.n_changed == 0 || commit_decision(h, &dc, now))
+		goto out;
+	for (i = 0; i < h->n_drains; i++)
+		if (h->drains[i].at <= now)
+			h->drains[i].at = now + h->d->cfg.health_interval_ms;
 out:
-	json_decref(ops);
-	free(changed);
+	json_decref(dc.ops);
+	free(dc.changed);
 }
 
 /* ---- the interface ---- */
@@ -725,6 +1157,7 @@ void health_free(struct health *h)
 	free(h->svcs);
 	free(h->dirty);
 	free(h->heap);
+	free(h->drains);
 	free(h);
 }
 
@@ -743,15 +1176,20 @@ int health_wait_ms(const struct health *h, uint64_t now_ms)
 		next = h->heap[0]->due;
 	if (h->retry_at && h->retry_at < next)
 		next = h->retry_at;
+	for (size_t i = 0; i < h->n_drains; i++)
+		if (h->drains[i].at < next)
+			next = h->drains[i].at;
 	return next > now_ms ? (int)(next - now_ms) : 0;
 }
 
 void health_run(struct health *h, uint64_t now_ms)
 {
 	if (!h->loaded || store_version(h->d->store) != h->version) {
+		bool initial = !h->loaded;
+
 		h->loaded = true;
 		h->version = store_version(h->d->store);
-		refresh(h, now_ms);
+		refresh(h, now_ms, initial);
 	}
 	collect(h, now_ms);
 	expire_and_start(h, now_ms);
@@ -762,6 +1200,44 @@ void health_run(struct health *h, uint64_t now_ms)
 	}
 	if (h->n_dirty)
 		decide(h, now_ms);
+	for (size_t i = 0; i < h->n_drains; i++) {
+		if (h->drains[i].at <= now_ms) {
+			expire_drains(h, now_ms);
+			break;
+		}
+	}
+}
+
+int health_drain_deadline(struct health *h, const char *service,
+			  const char *addr, unsigned int seconds)
+{
+	union { struct in_addr a4; struct in6_addr a6; } a;
+	struct timespec now;
+	struct drain *more, *dr = NULL;
+	int family = strchr(addr, ':') ? AF_INET6 : AF_INET;
+
+	for (size_t i = 0; i < h->n_drains; i++)
+		if (strcmp(h->drains[i].service, service) == 0 &&
+		    strcmp(h->drains[i].addr, addr) == 0)
+			dr = &h->drains[i];
+	if (!dr) {
+		more = realloc(h->drains, (h->n_drains + 1) * sizeof(*more));
+		if (!more)
+			return -1;
+		h->drains = more;
+		dr = &more[h->n_drains++];
+		memset(dr, 0, sizeof(*dr));
+	}
+	snprintf(dr->service, sizeof(dr->service), "%s", service);
+	/* as the store writes it, which is how targets are keyed */
+	if (inet_pton(family, addr, &a) != 1 ||
+	    !inet_ntop(family, &a, dr->addr, sizeof(dr->addr)))
+		snprintf(dr->addr, sizeof(dr->addr), "%s", addr);
+	dr->seconds = seconds;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	dr->at = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000 +
+		 (uint64_t)seconds * 1000;
+	return 0;
 }
 
 static const char *health_name(const struct target *t)
@@ -772,6 +1248,25 @@ static const char *health_name(const struct target *t)
 	};
 
 	return names[t->health];
+}
+
+static const char *check_name(const struct health_service *hc)
+{
+	static const char *const names[] = {
+		[CHECK_TCP] = "tcp", [CHECK_HTTP] = "http", [CHECK_UDP] = "udp",
+	};
+
+	return names[hc->check];
+}
+
+static const struct drain *drain_of(const struct health *h,
+				    const struct target *t)
+{
+	for (size_t i = 0; i < h->n_drains; i++)
+		if (strcmp(h->drains[i].service, t->key.service) == 0 &&
+		    strcmp(h->drains[i].addr, t->key.addr) == 0)
+			return &h->drains[i];
+	return NULL;
 }
 
 json_t *health_json(const struct health *h, const char *service)
@@ -789,30 +1284,45 @@ json_t *health_json(const struct health *h, const char *service)
 		}
 		for (size_t k = 0; k < s->n; k++) {
 			const struct target *t = s->t[k];
+			const struct drain *dr = drain_of(h, t);
 
 			json_array_append_new(backends, json_pack(
-				"{s:s, s:s, s:s, s:b, s:i, s:i, s:s?}",
+				"{s:s, s:s, s:s, s:b, s:i, s:i, s:s?, s:b, s:i,"
+				" s:o, s:o}",
 				"addr", t->key.addr,
 				"state", backend_state_name(t->stored),
 				"health", health_name(t),
 				"down_by_health", t->down_by_health,
 				"passes", (int)t->passes, "fails", (int)t->fails,
-				"error", t->error[0] ? t->error : NULL));
+				"error", t->error[0] ? t->error : NULL,
+				"held", held(t), "flaps", (int)t->flaps,
+				"slow_start_to", t->ramping ?
+				json_integer(t->full_weight) : json_null(),
+				"drain_deadline_s", dr ?
+				json_integer(dr->seconds) : json_null()));
 		}
-		json_array_append_new(list, json_pack("{s:s, s:o, s:b, s:o}",
+		json_array_append_new(list, json_pack(
+			"{s:s, s:o, s:s, s:i, s:s, s:b, s:o}",
 			"name", s->name,
 			"port", s->port ? json_integer(s->port) : json_null(),
+			"check", check_name(s->hc),
+			"slow_start_s", (int)s->hc->slow_start_s,
+			"on_backend_down", s->hc->keep_flows ? "keep" : "reset",
 			"fail_open", s->fail_open, "backends", backends));
 	}
 	if (service && json_array_size(list) == 0) {
 		json_decref(list);
 		return NULL;
 	}
-	return json_pack("{s:i, s:i, s:i, s:i, s:o}",
+	return json_pack("{s:i, s:i, s:i, s:i, s:{s:i, s:i, s:i}, s:o}",
 			 "interval_ms", (int)cfg->health_interval_ms,
 			 "timeout_ms", (int)cfg->health_timeout_ms,
 			 "rise", (int)cfg->health_rise,
-			 "fall", (int)cfg->health_fall, "services", list);
+			 "fall", (int)cfg->health_fall,
+			 "flap", "max", (int)cfg->health_flap_max,
+			 "window_s", (int)cfg->health_flap_window_s,
+			 "hold_s", (int)cfg->health_flap_hold_s,
+			 "services", list);
 }
 
 json_t *health_summary(const struct health *h)

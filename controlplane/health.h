@@ -17,12 +17,22 @@
  *   - a backend the checker set down is set active when it is up again.
  *
  * A backend an operator drained or set down is checked, so that its
- * health shows, but never changed; nor is one the checker had set down
- * and an operator has changed since. Which backends the checker set down
+ * health shows, but never changed (but for a drain's deadline, below);
+ * nor is one the checker had set down and an operator has changed since. Which backends the checker set down
  * is kept in memory only: after a restart they stay down until an
  * operator brings them back.
  *
- * Checks are non-blocking connects watched by one epoll set, timed by a
+ * A [health NAME] section (daemon_config.h) may check with an HTTP GET
+ * that must answer a given status, or a UDP datagram that must get a
+ * reply (holding a given text); the timeout covers the whole exchange.
+ * on_backend_down = keep sets a failing backend draining rather than
+ * down, so that its established flows stay on it until they are idle
+ * (the dataplane rebalances the flows of a down backend, and keeps those
+ * of a draining one). Flap damping holds a backend whose health changes
+ * too often (count_flap in health.c); slow start ramps a returning
+ * backend's weight in steps (health.c, "slow start").
+ *
+ * Checks are non-blocking sockets watched by one epoll set, timed by a
  * heap of deadlines, all in fulcrumd's own thread: the loop polls
  * health_fd() with health_wait_ms() as its longest sleep and calls
  * health_run() when it wakes. */
@@ -51,6 +61,13 @@ int health_wait_ms(const struct health *h, uint64_t now_ms);
  * or overdue, starts those that are due and commits what their results
  * call for. */
 void health_run(struct health *h, uint64_t now_ms);
+
+/* An operator drained `addr` of `service` with a deadline: unless it is
+ * changed first, it is set down by user "health" `seconds` from now (on
+ * CLOCK_MONOTONIC, the clock of health_run's now_ms). Kept in memory
+ * only. Returns 0, or -1 when out of memory. */
+int health_drain_deadline(struct health *h, const char *service,
+			  const char *addr, unsigned int seconds);
 
 /* For the management protocol's "health" command (mgmt.h): the settings
  * and every checked service (or only `service`), each with its backends'

@@ -223,9 +223,10 @@ json_t *mgmt_commit(struct fulcrumd *d, const struct change_meta *meta,
 		return mgmt_refuse("frozen by %s: %s; nothing changed (an admin lifts "
 			      "it with fulcrumctl unfreeze)", d->freeze.by,
 			      d->freeze.reason);
-	/* the health checker has its own guard, fail-open (health.h): it
-	 * never takes a service's last passing backends, so a rack that
-	 * fails at once goes out at once */
+	/* the health checker's changes are never approved: besides its own
+	 * guard, fail-open (health.h), one that would take more than the
+	 * allowed share of a service at once is held here, for a person to
+	 * look at */
 	if (!approved) {
 		json_t *risk = assess(d, ops), *resp = NULL;
 
@@ -269,14 +270,63 @@ static json_t *commit(struct fulcrumd *d, const struct peer *peer,
 			   json_is_true(json_object_get(req, "approved")));
 }
 
+/* The longest drain deadline: a week. */
+#define DRAIN_DEADLINE_MAX_S (7 * 86400)
+
+/* "drain_deadline_s": the backends ops drain are set down that many
+ * seconds after the commit, unless changed first (health.h). Checked
+ * before anything is committed. */
+static const char *deadline_refusal(const struct fulcrumd *d,
+				    const json_t *req, const json_t *ops)
+{
+	json_t *dl = json_object_get(req, "drain_deadline_s"), *op;
+	size_t i, drains = 0;
+
+	if (!dl)
+		return NULL;
+	if (!json_is_integer(dl) || json_integer_value(dl) < 1 ||
+	    json_integer_value(dl) > DRAIN_DEADLINE_MAX_S)
+		return "change: 'drain_deadline_s' must be 1..604800 seconds";
+	if (!d->health)
+		return "change: a drain deadline needs the health checker, which "
+		       "does not run in this fulcrumd";
+	json_array_foreach(ops, i, op) {
+		const char *state = json_string_value(json_object_get(op, "state"));
+
+		if (strcmp(json_string_value(json_object_get(op, "op")) ?: "",
+			   "backend_set") != 0 || !state ||
+		    strcmp(state, "draining") != 0)
+			return "change: 'drain_deadline_s' goes only with ops that "
+			       "set backends draining";
+		drains++;
+	}
+	return drains ? NULL : "change: 'drain_deadline_s' without a drain";
+}
+
 static json_t *change(struct fulcrumd *d, const struct peer *peer,
 		      const json_t *req)
 {
-	json_t *ops = json_object_get(req, "ops");
+	json_t *ops = json_object_get(req, "ops"), *resp, *op;
+	json_int_t deadline = json_integer_value(json_object_get(req,
+							  "drain_deadline_s"));
+	const char *why;
+	size_t i;
 
 	if (!json_is_array(ops))
 		return mgmt_refuse("change: 'ops' must be an array");
-	return commit(d, peer, req, ops);
+	if ((why = deadline_refusal(d, req, ops)))
+		return mgmt_refuse("%s", why);
+	resp = commit(d, peer, req, ops);
+	if (!deadline || !json_is_true(json_object_get(resp, "ok")))
+		return resp;
+	json_array_foreach(ops, i, op)
+		if (health_drain_deadline(d->health,
+			json_string_value(json_object_get(op, "service")),
+			json_string_value(json_object_get(op, "addr")),
+			(unsigned int)deadline) < 0)
+			json_object_set_new(resp, "note", json_string(
+				"out of memory: a drain deadline is not kept"));
+	return resp;
 }
 
 static json_t *apply(struct fulcrumd *d, const struct peer *peer,

@@ -11,13 +11,22 @@
  *   stats                       the dataplane's counters
  *   health [name]               every backend's active health checks (or
  *                               one service's): {"interval_ms",
- *                               "timeout_ms", "rise", "fall", "services":
+ *                               "timeout_ms", "rise", "fall", "flap":
+ *                               {"max", "window_s", "hold_s"}, "services":
  *                               [{"name", "port" (null: not checked),
+ *                               "check" (tcp, http, udp), "slow_start_s",
+ *                               "on_backend_down" (keep, reset),
  *                               "fail_open", "backends": [{"addr", "state",
  *                               "health" (up, down or unknown),
  *                               "down_by_health", "passes", "fails",
- *                               ["error"]}]}]}; health.h
- *   change ops env reason [approved]        commit ops (change.h)
+ *                               ["error"], "held", "flaps", "slow_start_to"
+ *                               (the full weight, null: no ramp),
+ *                               "drain_deadline_s" (null: none)}]}]};
+ *                               health.h
+ *   change ops env reason [approved] [drain_deadline_s]
+ *                               commit ops (change.h); with a deadline
+ *                               (1..604800 s), ops that set backends
+ *                               draining alone, which are set down then
  *   apply services env reason [dry_run] [approved]
  *                               make the whole state `services`
  *   adopt env reason            take the dataplane's live state in

@@ -3,10 +3,15 @@
 #include <ctype.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <rte_cycles.h>
+
+#include "backend_flows.h"
 #include "dataplane.h"
 #include "state_json.h"
+#include "worker.h"
 
 /* The per-worker totals, by the names scripts see. */
 #define TOTALS(X)                                                        \
@@ -72,14 +77,20 @@ static char *lower(const char *s, char *buf, size_t len)
 	return buf;
 }
 
-/* Counters per service and backend, in the live state's order. */
+/* Counters per service and backend, in the live state's order, with
+ * each backend's flows in the workers' connection tables. */
 static json_t *services_json(const struct dataplane *dp)
 {
 	const struct fwd_state *fwd = __atomic_load_n(&dp->fwd, __ATOMIC_ACQUIRE);
 	json_t *list = fwd ? state_json_dump(fwd) : json_array();
+	uint64_t *flows = fwd ? calloc(fwd->max_backends + 1, sizeof(*flows)) :
+				NULL;
 	json_t *svc;
 	size_t i;
 
+	for (unsigned int w = 0; flows && w < dp->n_workers; w++)
+		backend_flows_count(dp->workers[w]->ctx.conns, fwd,
+				    dataplane_now(dp, rte_rdtsc()), flows);
 	json_array_foreach(list, i, svc) {
 		const struct service *s = NULL;
 		const struct service_table *t;
@@ -101,11 +112,17 @@ static json_t *services_json(const struct dataplane *dp)
 				      &a, &family);
 			for (uint32_t b = 0; b < t->n_backends; b++)
 				if (t->backends[b].state != BACKEND_REMOVED &&
-				    ip_addr_eq(&t->backends[b].addr, &a))
+				    ip_addr_eq(&t->backends[b].addr, &a)) {
 					json_object_update(be, packets(dp, false,
 						t->backends[b].stat_id));
+					if (flows)
+						json_object_set_new(be, "flows",
+							json_integer((json_int_t)
+							flows[t->backends[b].stat_id]));
+				}
 		}
 	}
+	free(flows);
 	return list;
 }
 

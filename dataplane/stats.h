@@ -12,7 +12,9 @@ struct dataplane;
 
 /* {"totals": {...}, "drops": {"reason": n}, "workers": [{...}],
  *  "services": [{"name", "vip", "proto", "port", "packets", "bytes",
- *                "backends": [{"addr", "state", "packets", "bytes"}]}]} */
+ *                "backends": [{"addr", "state", "packets", "bytes",
+ *                              "flows" (in the connection tables, not
+ *                              idle: backend_flows.h)}]}]} */
 json_t *stats_json(const struct dataplane *dp);
 
 /* Totals, drops by reason, then per service and per backend. */

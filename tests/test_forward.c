@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "backend_flows.h"
 #include "fixture.h"
 #include "maglev.h"
 #include "pkt_craft.h"
@@ -709,6 +710,62 @@ static void test_every_mbuf_is_returned(void **state)
 	assert_int_equal(rte_mempool_avail_count(pool), before);
 }
 
+static const struct service *service_named(const struct fixture *f,
+					   const char *name)
+{
+	for (uint32_t id = 0; id < f->fwd->capacity; id++)
+		if (f->fwd->services[id] &&
+		    strcmp(f->fwd->services[id]->name, name) == 0)
+			return f->fwd->services[id];
+	fail_msg("no service %s", name);
+	return NULL;
+}
+
+/* What `backend list` shows as each backend's flows: every flow balanced
+ * to it counts until it is idle. */
+static void test_backend_flows_counted(void **state)
+{
+	struct fixture *f = *state;
+	const struct service_table *t = service_table_get(service_named(f, "l2"));
+	uint64_t *before = calloc(f->fwd->max_backends, sizeof(*before));
+	uint64_t *after = calloc(f->fwd->max_backends, sizeof(*after));
+	uint64_t sent[N_BACKENDS] = { 0 }, total = 0;
+
+	assert_non_null(before);
+	assert_non_null(after);
+	backend_flows_count(f->conns, f->fwd, f->ctx.now, before);
+	for (uint16_t i = 0; i < 60; i++) {
+		struct rte_mbuf *m = run_tx(f, tcp4("192.0.2.99", VIP_L2,
+						    (uint16_t)(20000 + i), 80,
+						    RTE_TCP_SYN_FLAG));
+
+		assert_true(backend_of(m) >= 0);
+		sent[backend_of(m)]++;
+		rte_pktmbuf_free(m);
+	}
+	/* a flow's later packets add no flow */
+	rte_pktmbuf_free(run_tx(f, tcp4("192.0.2.99", VIP_L2, 20000, 80,
+					RTE_TCP_ACK_FLAG)));
+	backend_flows_count(f->conns, f->fwd, f->ctx.now, after);
+	for (uint32_t i = 0; i < N_BACKENDS; i++) {
+		uint32_t id = t->backends[i].stat_id;
+
+		assert_int_equal(after[id] - before[id], sent[i]);
+		assert_true(sent[i] > 0);
+		total += after[id] - before[id];
+	}
+	assert_int_equal(total, 60);
+
+	/* idle past the TCP timeout, none is counted */
+	memset(after, 0, f->fwd->max_backends * sizeof(*after));
+	backend_flows_count(f->conns, f->fwd,
+			    f->ctx.now + f->conns->tcp_timeout + 1, after);
+	for (uint32_t i = 0; i < f->fwd->max_backends; i++)
+		assert_int_equal(after[i], 0);
+	free(before);
+	free(after);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -721,6 +778,7 @@ int main(void)
 		cmocka_unit_test(test_encap_beyond_mtu_is_dropped),
 		cmocka_unit_test(test_flows_spread_and_stick),
 		cmocka_unit_test(test_established_flow_keeps_draining_backend),
+		cmocka_unit_test(test_backend_flows_counted),
 		cmocka_unit_test(test_same_flow_same_backend_on_two_hosts),
 		cmocka_unit_test(test_unresolved_neighbour_is_dropped),
 		cmocka_unit_test(test_host_traffic_goes_to_kernel),
