@@ -11,8 +11,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_root
 
-RUNDIR=/run/fulcrum-it-health
-export FULCRUM_SOCKET=$RUNDIR/fulcrumd.sock
 PY=/usr/bin/python3
 INTERVAL_MS=500
 RISE=2
@@ -24,8 +22,6 @@ SLACK_MS=3000     # nginx takes up to 1.5 s to exit; checks, the commit
 column() {
 	ctl backend list web | awk -v a="$1" -v n="$2" '$1 == a {print $n}'
 }
-
-now_ms() { date +%s%3N; }
 
 # wait_until START MS DESCRIPTION COMMAND...: polls COMMAND until it
 # succeeds; fails the test MS milliseconds after START (now_ms). Prints the
@@ -70,20 +66,8 @@ wrk_errors() { grep -E 'Socket errors|Non-2xx' "$1" || true; }
 
 trap cleanup EXIT
 cd "$ROOT"
-sed -e "s|/run/fulcrum-demo|$RUNDIR|" -e 's|fulcrum-demo|fulcrum-it-health|' \
-	config/dataplane.ini >"$WORK/dataplane.ini"
-cat >"$WORK/fulcrumd.ini" <<EOF
-[fulcrumd]
-environment = production
-cluster_id = it-1
-store = $WORK/store/state.db
-backup = $WORK/backup/state.db
-socket = $FULCRUM_SOCKET
-dataplane_socket = $RUNDIR/dataplane.sock
-reconcile_interval_ms = 200
-audit_log = $WORK/audit.log
-freeze_file = $WORK/freeze
-plans_dir = $WORK/plans
+fulcrumd_setup it-health
+cat >>"$WORK/fulcrumd.ini" <<EOF
 health_interval_ms = $INTERVAL_MS
 health_timeout_ms = 250
 health_rise = $RISE

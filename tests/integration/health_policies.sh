@@ -16,8 +16,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_root
 
-RUNDIR=/run/fulcrum-it-policies
-export FULCRUM_SOCKET=$RUNDIR/fulcrumd.sock
 PY=/usr/bin/python3
 VIP2=10.99.0.101
 INTERVAL_MS=500
@@ -25,8 +23,6 @@ FALL=3
 RISE=2
 SLACK_MS=3000
 STATE=/run/fulcrum-topology
-
-now_ms() { date +%s%3N; }
 
 # column SERVICE ADDR N: column N (2 weight, 3 state, 4 health, 6 flows)
 # of ADDR
@@ -88,20 +84,8 @@ restart() {
 
 trap cleanup EXIT
 cd "$ROOT"
-sed -e "s|/run/fulcrum-demo|$RUNDIR|" -e 's|fulcrum-demo|fulcrum-it-policies|' \
-	config/dataplane.ini >"$WORK/dataplane.ini"
-cat >"$WORK/fulcrumd.ini" <<EOF
-[fulcrumd]
-environment = production
-cluster_id = it-1
-store = $WORK/store/state.db
-backup = $WORK/backup/state.db
-socket = $FULCRUM_SOCKET
-dataplane_socket = $RUNDIR/dataplane.sock
-reconcile_interval_ms = 200
-audit_log = $WORK/audit.log
-freeze_file = $WORK/freeze
-plans_dir = $WORK/plans
+fulcrumd_setup it-policies
+cat >>"$WORK/fulcrumd.ini" <<EOF
 health_interval_ms = $INTERVAL_MS
 health_timeout_ms = 250
 health_rise = $RISE
