@@ -6,7 +6,8 @@
 #   user "health", and new connections then see no error at all;
 # - started again, it is set active within rise x interval;
 # - all three killed at once: none is taken down (fail-open), and status and
-#   backend list say so; started again, all pass.
+#   backend list say so; started again, all pass;
+# - a drain under load ends at its deadline with no failed request.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_root
@@ -159,3 +160,27 @@ ms=$(wait_until "$t0" $((RISE * INTERVAL_MS + SLACK_MS)) "all health up again" a
 ctl status | grep -q 'FAIL-OPEN' && fail "still fail-open: $(ctl status)"
 client curl -sS -m 5 -o /dev/null "http://$VIP/" || fail "the service does not answer"
 pass "all 3 started again: up after $ms ms, fail-open over"
+
+# a drain under load: new connections avoid the backend at once, those it
+# has end by themselves, and when its deadline sets it down no request
+# has failed
+be2_log=/run/fulcrum-topology/be2/access.log
+client wrk -t2 -c16 -d6s -H 'Connection: close' --timeout 2s "http://$VIP/" \
+	>"$WORK/wrk-drain.txt" 2>&1 &
+load=$!
+sleep 1
+t0=$(now_ms)
+prod backend drain web 10.99.0.12 --deadline 3 >/dev/null
+# what was in flight at the drain has long been answered
+sleep 0.5
+: >"$be2_log"
+ms=$(wait_until "$t0" 6000 "10.99.0.12 set down at its deadline" \
+	is_state 10.99.0.12 down)
+late=$(wc -l <"$be2_log")
+wait "$load" || true
+grep -q 'requests in' "$WORK/wrk-drain.txt" || fail "wrk: $(cat "$WORK/wrk-drain.txt")"
+[[ -z $(wrk_errors "$WORK/wrk-drain.txt") ]] ||
+	fail "requests failed around the drain: $(cat "$WORK/wrk-drain.txt")"
+((late == 0)) || fail "backend 2 got $late new requests while draining"
+pass "drain under load, deadline 3 s: no new request on backend 2 while draining," \
+	"set down after $ms ms; $(grep 'requests in' "$WORK/wrk-drain.txt" | xargs), none failed"
