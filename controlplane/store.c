@@ -28,6 +28,13 @@
 struct store {
 	sqlite3 *db;
 	char *backup_path;
+	/* The copy, held open while it is known to be the store at
+	 * st->version: each change is then made to it as well (backup_change)
+	 * rather than copying the whole store. NULL when there is none or
+	 * when it has to be copied whole again. */
+	sqlite3 *backup;
+	struct stat backup_file;       /* what backup_path named when held */
+	int64_t backup_data_version;   /* PRAGMA data_version then */
 	struct model *model;
 	uint64_t version;
 	char digest[STORE_DIGEST_LEN];
@@ -283,15 +290,77 @@ static int copy_db(sqlite3 *src, const char *dst_path, char *err, size_t len)
 	return 0;
 }
 
+static int set_durability(sqlite3 *db, char *err, size_t len);
+
+/* Changes only when another connection commits to db. */
+static int data_version(sqlite3 *db, int64_t *v)
+{
+	sqlite3_stmt *q = NULL;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &q,
+			       NULL) == SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_ROW) {
+		*v = sqlite3_column_int64(q, 0);
+		rc = 0;
+	}
+	sqlite3_finalize(q);
+	return rc;
+}
+
+/* Opens the copy, current as of now, to make the next changes to. */
+static int hold_backup(struct store *st)
+{
+	char msg[200];
+
+	st->backup = open_db(st->backup_path, SQLITE_OPEN_READWRITE, msg,
+			     sizeof(msg));
+	if (!st->backup || set_durability(st->backup, msg, sizeof(msg)) < 0) {
+		sqlite3_close(st->backup);
+		st->backup = NULL;
+		snprintf(st->backup_error, sizeof(st->backup_error), "%s: %s",
+			 st->backup_path, msg);
+		return -1;
+	}
+	if (stat(st->backup_path, &st->backup_file) < 0 ||
+	    data_version(st->backup, &st->backup_data_version) < 0) {
+		sqlite3_close(st->backup);
+		st->backup = NULL;
+		snprintf(st->backup_error, sizeof(st->backup_error), "%s: %s",
+			 st->backup_path, strerror(errno));
+		return -1;
+	}
+	st->backup_error[0] = '\0';
+	return 0;
+}
+
+/* Whether the held copy may have changed other than by our hand: its
+ * file removed or replaced (our writes would go to a file nobody can
+ * open), or written through another connection, such as a shell. */
+static bool backup_moved(struct store *st)
+{
+	struct stat now;
+	int64_t v;
+
+	return stat(st->backup_path, &now) < 0 ||
+	       now.st_dev != st->backup_file.st_dev ||
+	       now.st_ino != st->backup_file.st_ino ||
+	       data_version(st->backup, &v) < 0 ||
+	       v != st->backup_data_version;
+}
+
+/* Copies the whole store over the copy: when it is new, stale or in
+ * doubt. */
 static int refresh_backup(struct store *st)
 {
 	if (!st->backup_path)
 		return 0;
+	sqlite3_close(st->backup);
+	st->backup = NULL;
 	if (copy_db(st->db, st->backup_path, st->backup_error,
 		    sizeof(st->backup_error)) < 0)
 		return -1;
-	st->backup_error[0] = '\0';
-	return 0;
+	return hold_backup(st);
 }
 
 static int restore(const char *path, const char *backup_path, char *err,
@@ -339,6 +408,8 @@ static int check_backup(struct store *st, const char *path, char *err,
 	if (!readable || version < st->version ||
 	    strcmp(digest, st->digest) != 0)
 		refresh_backup(st);
+	else
+		hold_backup(st);
 	return 0;
 }
 
@@ -449,6 +520,7 @@ void store_close(struct store *st)
 {
 	if (!st)
 		return;
+	sqlite3_close(st->backup);
 	sqlite3_close(st->db);
 	model_free(st->model);
 	free(st->backup_path);
@@ -628,10 +700,10 @@ static int step_done(sqlite3_stmt *q)
 
 /* Rewrites the rows of one service from the model: a change touches few
  * services, and a whole service is simpler to get right than a diff. */
-static int write_service(struct store *st, struct writer *w,
+static int write_service(const struct model *m, struct writer *w,
 			 const char *name)
 {
-	const struct service *s = model_find(st->model, name);
+	const struct service *s = model_find(m, name);
 	char text[INET6_ADDRSTRLEN];
 
 	sqlite3_bind_text(w->del_backends, 1, name, -1, SQLITE_STATIC);
@@ -672,18 +744,21 @@ static int write_service(struct store *st, struct writer *w,
 	return 0;
 }
 
-static int write_touched(struct store *st, char *err, size_t len)
+/* The rows of the services the change under way in m touched, into db:
+ * the store's, or the copy's. */
+static int write_touched(const struct model *m, sqlite3 *db, char *err,
+			 size_t len)
 {
 	struct writer w = {
-		.del_backends = prepare(st->db, "DELETE FROM backends"
+		.del_backends = prepare(db, "DELETE FROM backends"
 					" WHERE service = ?1", err, len),
-		.del_service = prepare(st->db, "DELETE FROM services"
+		.del_service = prepare(db, "DELETE FROM services"
 				       " WHERE name = ?1", err, len),
-		.ins_service = prepare(st->db, "INSERT INTO services (name,"
+		.ins_service = prepare(db, "INSERT INTO services (name,"
 				       " vip, proto, port, mode, table_size,"
 				       " gue_port) VALUES (?1, ?2, ?3, ?4, ?5,"
 				       " ?6, ?7)", err, len),
-		.ins_backend = prepare(st->db, "INSERT INTO backends (service,"
+		.ins_backend = prepare(db, "INSERT INTO backends (service,"
 				       " addr, weight, state) VALUES (?1, ?2,"
 				       " ?3, ?4)", err, len),
 	};
@@ -692,31 +767,35 @@ static int write_touched(struct store *st, char *err, size_t len)
 	if (!w.del_backends || !w.del_service || !w.ins_service ||
 	    !w.ins_backend)
 		rc = -1;
-	for (size_t i = 0; rc == 0 && i < model_n_touched(st->model); i++)
-		if (write_service(st, &w, model_touched(st->model, i)) < 0)
-			rc = db_fail(st->db, "writing the services", err,
-				     len);
+	for (size_t i = 0; rc == 0 && i < model_n_touched(m); i++)
+		if (write_service(m, &w, model_touched(m, i)) < 0)
+			rc = db_fail(db, "writing the services", err, len);
 	writer_finalize(&w);
 	return rc;
 }
 
-static int append_log(struct store *st, const struct change_meta *meta,
-		      const json_t *ops, const char *digest, char *err,
+/* One change's entry in the log, as the store and its copy both get it. */
+struct log_row {
+	uint64_t version;
+	int64_t time_ms;
+	const struct change_meta *meta;
+	const char *ops;             /* JSON text */
+	const char *digest;
+};
+
+static int append_log(sqlite3 *db, const struct log_row *r, char *err,
 		      size_t len)
 {
-	sqlite3_stmt *q = prepare(st->db, "INSERT INTO change_log (version,"
+	sqlite3_stmt *q = prepare(db, "INSERT INTO change_log (version,"
 				  " time_ms, user, uid, environment, reason,"
 				  " automatic, ops, digest) VALUES (?1, ?2,"
 				  " ?3, ?4, ?5, ?6, ?7, ?8, ?9)", err, len);
-	char *text = json_dumps(ops, JSON_COMPACT);
-	struct timespec now;
+	const struct change_meta *meta = r->meta;
 	int rc = -1;
 
-	clock_gettime(CLOCK_REALTIME, &now);
-	if (q && text) {
-		sqlite3_bind_int64(q, 1, (sqlite3_int64)st->version + 1);
-		sqlite3_bind_int64(q, 2, (sqlite3_int64)now.tv_sec * 1000 +
-				   now.tv_nsec / 1000000);
+	if (q) {
+		sqlite3_bind_int64(q, 1, (sqlite3_int64)r->version);
+		sqlite3_bind_int64(q, 2, r->time_ms);
 		sqlite3_bind_text(q, 3, meta->user, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(q, 4, meta->uid);
 		sqlite3_bind_text(q, 5, meta->environment ?
@@ -724,16 +803,43 @@ static int append_log(struct store *st, const struct change_meta *meta,
 		sqlite3_bind_text(q, 6, meta->reason ? meta->reason : "", -1,
 				  SQLITE_STATIC);
 		sqlite3_bind_int(q, 7, meta->automatic);
-		sqlite3_bind_text(q, 8, text, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 9, digest, -1, SQLITE_STATIC);
-		rc = step_done(q) < 0 ? db_fail(st->db, "appending to the "
-						"change log", err, len) : 0;
-	} else if (q) {
-		failf(err, len, "out of memory");
+		sqlite3_bind_text(q, 8, r->ops, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 9, r->digest, -1, SQLITE_STATIC);
+		rc = step_done(q) < 0 ? db_fail(db, "appending to the change "
+						"log", err, len) : 0;
 	}
 	sqlite3_finalize(q);
-	free(text);
 	return rc;
+}
+
+/* The change just committed to the store, made to the copy as well: the
+ * same rows and the same log entry, in one transaction of the copy's,
+ * which is durable (WAL, synchronous FULL) before the caller hears of the
+ * change. The copy is then the store, row for row, at the new version,
+ * as a whole copy would be, for the cost of the rows the change wrote
+ * rather than of the whole store. It is made only to a copy at the
+ * store's previous version and digest, checked inside the transaction,
+ * and only to the file we hold, unchanged by anyone else since, so that
+ * a copy someone else moved or rewrote is never patched into something
+ * the store is not. -1: the caller copies the whole store. */
+static int backup_change(struct store *st, const struct log_row *r)
+{
+	char digest[STORE_DIGEST_LEN], msg[256];
+	uint64_t version;
+
+	if (!st->backup || backup_moved(st))
+		return -1;
+	if (exec(st->backup, "BEGIN IMMEDIATE", msg, sizeof(msg)) < 0)
+		return -1;
+	if (log_head(st->backup, &version, digest, msg, sizeof(msg)) < 0 ||
+	    version != st->version || strcmp(digest, st->digest) != 0 ||
+	    write_touched(st->model, st->backup, msg, sizeof(msg)) < 0 ||
+	    append_log(st->backup, r, msg, sizeof(msg)) < 0 ||
+	    exec(st->backup, "COMMIT", msg, sizeof(msg)) < 0) {
+		sqlite3_exec(st->backup, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return 0;
 }
 
 /* Another process may have written the store since we last read it; the
@@ -755,6 +861,10 @@ int store_commit(struct store *st, const struct change_meta *meta,
 		 size_t len)
 {
 	char digest[STORE_DIGEST_LEN];
+	struct log_row row = { .meta = meta, .digest = digest };
+	struct timespec now;
+	char *text = NULL;
+	bool backed_up;
 
 	if (!meta || !meta->user || !*meta->user)
 		return failf(err, len, "a change needs the user making it");
@@ -767,24 +877,33 @@ int store_commit(struct store *st, const struct change_meta *meta,
 	model_begin(st->model);
 	if (change_apply(st->model, ops, err, len) < 0)
 		goto fail;
-	if (model_digest(st->model, digest) < 0) {
+	text = json_dumps(ops, JSON_COMPACT);
+	if (!text || model_digest(st->model, digest) < 0) {
 		failf(err, len, "out of memory");
 		goto fail;
 	}
-	if (write_touched(st, err, len) < 0 ||
-	    append_log(st, meta, ops, digest, err, len) < 0 ||
+	clock_gettime(CLOCK_REALTIME, &now);
+	row.version = st->version + 1;
+	row.time_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	row.ops = text;
+	if (write_touched(st->model, st->db, err, len) < 0 ||
+	    append_log(st->db, &row, err, len) < 0 ||
 	    exec(st->db, "COMMIT", err, len) < 0)
 		goto fail;
+	/* before model_commit: the copy is written from what it touched */
+	backed_up = !st->backup_path || backup_change(st, &row) == 0;
 	model_commit(st->model);
+	free(text);
 	st->version++;
 	memcpy(st->digest, digest, sizeof(digest));
 	*new_version = st->version;
-	if (refresh_backup(st) < 0) {
+	if (!backed_up && refresh_backup(st) < 0) {
 		snprintf(err, len, "%s", st->backup_error);
 		return STORE_BACKUP_FAILED;
 	}
 	return STORE_OK;
 fail:
+	free(text);
 	model_rollback(st->model);
 	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	return -1;

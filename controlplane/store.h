@@ -1,7 +1,10 @@
 /* The control plane's persistent copy of the service state, in SQLite:
  * the current services and backends, and an append-only log of every
- * change with who made it and why. After each change the whole database
- * is copied to a second file, so that losing one file loses nothing.
+ * change with who made it and why. A second file is kept as a copy of
+ * the whole database, so that losing one file loses nothing: made whole
+ * when it is new, stale or in doubt, and otherwise given each change as
+ * well, the same rows in a transaction of its own that is durable before
+ * the change is acknowledged (store.c, backup_change).
  *
  * The state, as store_state returns it and the management socket shows it:
  *

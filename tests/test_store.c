@@ -811,6 +811,96 @@ static void test_backup(void **state)
 	store_close(b);
 }
 
+/* Every row of the tables at path, in key order, as text. */
+static char *rows_of(const char *path)
+{
+	static const char *const tables[] = {
+		"meta", "services", "backends", "change_log",
+	};
+	size_t cap = 1 << 16, len = 0;
+	char *out = calloc(1, cap);
+	sqlite3 *db = NULL;
+
+	assert_non_null(out);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
+			 SQLITE_OK);
+	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+		char sql[128];
+		sqlite3_stmt *q;
+
+		snprintf(sql, sizeof(sql), "SELECT * FROM %s ORDER BY 1, 2",
+			 tables[t]);
+		assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL),
+				 SQLITE_OK);
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			for (int c = 0; c < sqlite3_column_count(q); c++) {
+				const char *v = (const char *)sqlite3_column_text(q, c);
+				size_t n = strlen(v ? v : "") + 2;
+
+				while (len + n + 1 > cap) {
+					out = realloc(out, cap *= 2);
+					assert_non_null(out);
+				}
+				len += (size_t)snprintf(out + len, cap - len,
+							"%s%c", v ? v : "",
+							c + 1 < sqlite3_column_count(q) ?
+							'|' : '\n');
+			}
+		}
+		sqlite3_finalize(q);
+	}
+	sqlite3_close(db);
+	return out;
+}
+
+static void assert_same_rows(const char *a, const char *b)
+{
+	char *x = rows_of(a), *y = rows_of(b);
+
+	if (strcmp(x, y) != 0)
+		fail_msg("%s and %s differ:\n%s\n--\n%s", a, b, x, y);
+	free(x);
+	free(y);
+}
+
+/* Changes reach the copy one by one, not as whole copies: it must hold
+ * the very rows the store holds, log entries and their times included,
+ * after each of them. */
+static void test_backup_follows_each_change(void **state)
+{
+	struct env *e = *state;
+
+	for (size_t i = 0; i < N_STEPS; i++) {
+		commit(e->st, steps[i]);
+		assert_null(store_backup_error(e->st));
+		assert_same_rows(e->path, e->backup);
+	}
+	reopen(e);
+	commit(e->st, web);
+	assert_same_rows(e->path, e->backup);
+}
+
+/* A copy changed behind the store's back is never patched: the next
+ * change copies the whole store over it, or makes it anew. */
+static void test_backup_changed_behind_back(void **state)
+{
+	struct env *e = *state;
+	sqlite3 *db = NULL;
+
+	for (size_t i = 0; i < 3; i++)
+		commit(e->st, steps[i]);
+	assert_int_equal(sqlite3_open(e->backup, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DELETE FROM backends", NULL, NULL,
+				      NULL), SQLITE_OK);
+	sqlite3_close(db);
+	commit(e->st, steps[3]);
+	assert_same_rows(e->path, e->backup);
+
+	assert_int_equal(unlink(e->backup), 0);
+	commit(e->st, steps[4]);
+	assert_same_rows(e->path, e->backup);
+}
+
 /* A copy that cannot be written does not cost the change. */
 static void test_backup_failure_keeps_commit(void **state)
 {
@@ -1160,6 +1250,8 @@ int main(void)
 		T(test_state_at),
 		T(test_backup),
 		T(test_backup_failure_keeps_commit),
+		T(test_backup_follows_each_change),
+		T(test_backup_changed_behind_back),
 		T(test_reopen_keeps_everything),
 		T(test_many),
 		T(test_digest_canonical),
