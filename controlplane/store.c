@@ -627,7 +627,7 @@ static char *immutable_uri(const char *path)
 /* One read of the store, checked as store_open checks it, in a store of
  * its own that lives only for the read. */
 static json_t *read_once(const char *path, bool immutable, uint64_t *version,
-			 char *err, size_t len)
+			 char digest[STORE_DIGEST_LEN], char *err, size_t len)
 {
 	struct store st = { .db = NULL };
 	char *uri = immutable ? immutable_uri(path) : NULL;
@@ -651,6 +651,7 @@ static json_t *read_once(const char *path, bool immutable, uint64_t *version,
 	} else {
 		state = store_state(&st, err, len);
 		*version = st.version;
+		memcpy(digest, st.digest, STORE_DIGEST_LEN);
 	}
 	sqlite3_exec(st.db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close(st.db);
@@ -658,8 +659,8 @@ static json_t *read_once(const char *path, bool immutable, uint64_t *version,
 	return state;
 }
 
-json_t *store_read_state(const char *path, uint64_t *version, char *err,
-			 size_t len)
+json_t *store_read_state(const char *path, uint64_t *version,
+			 char digest[STORE_DIGEST_LEN], char *err, size_t len)
 {
 	struct stat before, after;
 	json_t *state;
@@ -669,13 +670,13 @@ json_t *store_read_state(const char *path, uint64_t *version, char *err,
 		return NULL;
 	}
 	if (!wal_exists(path)) {
-		state = read_once(path, true, version, err, len);
+		state = read_once(path, true, version, digest, err, len);
 		if (stat(path, &after) == 0 && !wal_exists(path) &&
 		    same_file(&before, &after))
 			return state;
 		json_decref(state);
 	}
-	return read_once(path, false, version, err, len);
+	return read_once(path, false, version, digest, err, len);
 }
 
 struct writer {
@@ -920,6 +921,25 @@ int store_commit_text(struct store *st, const struct change_meta *meta,
 		return -1;
 	rc = store_commit(st, meta, ops, new_version, err, len);
 	json_decref(ops);
+	return rc;
+}
+
+int store_logged_digest(struct store *st, uint64_t v,
+			char out[STORE_DIGEST_LEN])
+{
+	char err[256];
+	sqlite3_stmt *q = prepare(st->db, "SELECT digest FROM change_log"
+				  " WHERE version = ?1", err, sizeof(err));
+	int rc = -1;
+
+	if (!q)
+		return -1;
+	sqlite3_bind_int64(q, 1, (sqlite3_int64)v);
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		snprintf(out, STORE_DIGEST_LEN, "%s", column_text(q, 0));
+		rc = 0;
+	}
+	sqlite3_finalize(q);
 	return rc;
 }
 

@@ -85,13 +85,18 @@ int store_digest(const struct store *st, char out[STORE_DIGEST_LEN]);
 json_t *store_history(struct store *st, uint64_t from_version,
 		      unsigned int limit, char *err, size_t len);
 
-/* The state at path, as store_state gives it, and its version, for a
- * process other than the store's: read without writing to the store,
- * while the process that writes it runs or after it died. Checked as
- * store_open checks it: the stored services must hash to the log's last
- * digest. NULL with err saying why. */
-json_t *store_read_state(const char *path, uint64_t *version, char *err,
-			 size_t len);
+/* The state at path, as store_state gives it, its version and its
+ * digest, for a process other than the store's: read without writing to
+ * the store, while the process that writes it runs or after it died.
+ * Checked as store_open checks it: the stored services must hash to the
+ * log's last digest. NULL with err saying why. */
+json_t *store_read_state(const char *path, uint64_t *version,
+			 char digest[STORE_DIGEST_LEN], char *err, size_t len);
+
+/* Into out, the digest the log recorded for version v. 0, or -1 when v is
+ * not in the log (or it cannot be read). */
+int store_logged_digest(struct store *st, uint64_t v,
+			char out[STORE_DIGEST_LEN]);
 
 /* The state as it was at version (0 = empty), rebuilt by replaying the log
  * and checked against the digest logged for that version. NULL with err on

@@ -104,14 +104,16 @@ static int eal_args(struct dataplane_config *cfg, char **argv, char *buf,
 }
 
 /* The services fulcrumd last committed, from its store, at the store's
- * version in *version: a restarted dataplane forwards for them at once,
- * whether fulcrumd is up or not, and fulcrumd's reconcile then finds it in
- * sync rather than behind. NULL with err saying why the store will not
- * do. */
+ * version in *version and under the digest its log vouches for: a
+ * restarted dataplane forwards for them at once, whether fulcrumd is up
+ * or not, and fulcrumd's reconcile then finds it in sync rather than
+ * behind, and its next push can be a conditional one (control.h). NULL
+ * with err saying why the store will not do. */
 static struct fwd_state *state_from_store(struct dataplane *dp,
 					  const struct fwd_port *ports,
-					  uint64_t *version, char *err,
-					  size_t err_len)
+					  uint64_t *version,
+					  char digest[STORE_DIGEST_LEN],
+					  char *err, size_t err_len)
 {
 	const struct dataplane_config *cfg = &dp->cfg;
 	struct service_config *want;
@@ -121,7 +123,8 @@ static struct fwd_state *state_from_store(struct dataplane *dp,
 	uint32_t n;
 	int rc;
 
-	state = store_read_state(cfg->state_store, version, err, err_len);
+	state = store_read_state(cfg->state_store, version, digest, err,
+				 err_len);
 	if (!state)
 		return NULL;
 	/* A store that was never changed vouches for no services: better
@@ -168,8 +171,8 @@ static int build_state(struct dataplane *dp, const struct fwd_port *ports,
 	if (path[0] && access(path, F_OK) < 0 && errno == ENOENT) {
 		printf("fulcrum-dataplane: no state store at %s yet\n", path);
 	} else if (path[0]) {
-		dp->fwd = state_from_store(dp, ports, &version, why,
-					   sizeof(why));
+		dp->fwd = state_from_store(dp, ports, &version, dp->digest,
+					   why, sizeof(why));
 		if (dp->fwd) {
 			dp->version = version;
 			printf("fulcrum-dataplane: %u service(s) from the "
@@ -181,6 +184,7 @@ static int build_state(struct dataplane *dp, const struct fwd_port *ports,
 		fprintf(stderr, "fulcrum-dataplane: not using the state "
 			"store: %s; starting with the config's services "
 			"instead\n", why);
+		dp->digest[0] = '\0';   /* no control plane vouches for them */
 	}
 	dp->fwd = fwd_state_create(cfg, ports, dp->n_ports, dp->neigh, err,
 				   err_len);

@@ -31,6 +31,7 @@ struct env {
 };
 
 static char err[1024];
+static char digest[STORE_DIGEST_LEN];   /* store_read_state's */
 
 static const struct change_meta alice = {
 	.user = "alice", .uid = 1000, .environment = "prod",
@@ -1087,7 +1088,7 @@ static void assert_read_state(const char *path, const json_t *want,
 			      uint64_t want_version)
 {
 	uint64_t version = 0;
-	json_t *got = store_read_state(path, &version, err, sizeof(err));
+	json_t *got = store_read_state(path, &version, digest, err, sizeof(err));
 
 	if (!got)
 		fail_msg("store_read_state: %s", err);
@@ -1155,6 +1156,7 @@ static void test_read_state_after_crash(void **state)
 {
 	struct env *e = *state;
 	struct snapshot db, wal;
+	char want_digest[STORE_DIGEST_LEN];
 	uint64_t version = 0;
 	json_t *got, *want;
 	pid_t pid;
@@ -1177,7 +1179,7 @@ static void test_read_state_after_crash(void **state)
 	assert_true(exists(e->path, "-wal"));
 	db = snapshot(e->path);
 	wal = snapshot(wal_of(e));
-	got = store_read_state(e->path, &version, err, sizeof(err));
+	got = store_read_state(e->path, &version, digest, err, sizeof(err));
 	if (!got)
 		fail_msg("store_read_state: %s", err);
 	assert_unchanged(e->path, &db);
@@ -1187,6 +1189,8 @@ static void test_read_state_after_crash(void **state)
 	want = state_of(e->st);
 	assert_int_equal(version, 2);
 	assert_int_equal(store_version(e->st), 2);
+	store_digest(e->st, want_digest);
+	assert_string_equal(digest, want_digest);
 	assert_true(json_equal(got, want));
 	json_decref(got);
 	json_decref(want);
@@ -1208,20 +1212,20 @@ static void test_read_state_refuses_tampered(void **state)
 	assert_int_equal(sqlite3_exec(db_conn, "UPDATE backends SET weight = 7",
 				      NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db_conn);
-	assert_null(store_read_state(e->path, &version, err, sizeof(err)));
+	assert_null(store_read_state(e->path, &version, digest, err, sizeof(err)));
 	assert_non_null(strstr(err, "the change log says"));
 
 	store_close(e->st);
 	e->st = NULL;
 	db = snapshot(e->path);
-	assert_null(store_read_state(e->path, &version, err, sizeof(err)));
+	assert_null(store_read_state(e->path, &version, digest, err, sizeof(err)));
 	assert_non_null(strstr(err, "the change log says"));
 	assert_unchanged(e->path, &db);
 	assert_false(exists(e->path, "-wal"));
 
 	/* nothing there; something that is not a store */
 	snprintf(path, sizeof(path), "%s/none.db", e->dir);
-	assert_null(store_read_state(path, &version, err, sizeof(err)));
+	assert_null(store_read_state(path, &version, digest, err, sizeof(err)));
 	assert_non_null(strstr(err, path));
 	assert_false(exists(path, ""));
 	snprintf(path, sizeof(path), "%s/garbage.db", e->dir);
@@ -1229,7 +1233,7 @@ static void test_read_state_refuses_tampered(void **state)
 	assert_non_null(f);
 	fputs("not a database\n", f);
 	fclose(f);
-	assert_null(store_read_state(path, &version, err, sizeof(err)));
+	assert_null(store_read_state(path, &version, digest, err, sizeof(err)));
 	assert_non_null(strstr(err, path));
 }
 
