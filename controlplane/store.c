@@ -624,59 +624,127 @@ static char *immutable_uri(const char *path)
 	return uri;
 }
 
-/* One read of the store, checked as store_open checks it, in a store of
- * its own that lives only for the read. */
-static json_t *read_once(const char *path, bool immutable, uint64_t *version,
-			 char digest[STORE_DIGEST_LEN], char *err, size_t len)
+/* One read of the store, checked as store_open checks it, into st, a
+ * store of its own that lives only for the read: its model, version and
+ * digest are filled, its database closed again. */
+static int read_once(const char *path, bool immutable, struct store *st,
+		     char *err, size_t len)
 {
-	struct store st = { .db = NULL };
 	char *uri = immutable ? immutable_uri(path) : NULL;
-	json_t *state = NULL;
 	char msg[512];
+	int rc = -1;
 
-	if (immutable && !uri) {
-		failf(err, len, "out of memory");
-		return NULL;
-	}
-	st.db = open_db(immutable ? uri : path, SQLITE_OPEN_READONLY |
-			(immutable ? SQLITE_OPEN_URI : 0), err, len);
+	if (immutable && !uri)
+		return failf(err, len, "out of memory");
+	st->db = open_db(immutable ? uri : path, SQLITE_OPEN_READONLY |
+			 (immutable ? SQLITE_OPEN_URI : 0), err, len);
 	free(uri);
-	if (!st.db)
-		return NULL;
+	if (!st->db)
+		return -1;
 	/* one transaction, so that the tables and the log agree */
-	if (exec(st.db, "BEGIN", msg, sizeof(msg)) < 0 ||
-	    check_schema(st.db, msg, sizeof(msg)) < 0 ||
-	    load(&st, msg, sizeof(msg)) < 0) {
+	if (exec(st->db, "BEGIN", msg, sizeof(msg)) < 0 ||
+	    check_schema(st->db, msg, sizeof(msg)) < 0 ||
+	    load(st, msg, sizeof(msg)) < 0)
 		failf(err, len, "%s: %s", path, msg);
-	} else {
-		state = store_state(&st, err, len);
-		*version = st.version;
-		memcpy(digest, st.digest, STORE_DIGEST_LEN);
+	else
+		rc = 0;
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(st->db);
+	st->db = NULL;
+	return rc;
+}
+
+/* The store at path read into st, by the safe way for its state (above). */
+static int read_checked(const char *path, struct store *st, char *err,
+			size_t len)
+{
+	struct stat before, after;
+
+	if (stat(path, &before) < 0)
+		return failf(err, len, "%s: %s", path, strerror(errno));
+	if (!wal_exists(path)) {
+		int rc = read_once(path, true, st, err, len);
+
+		if (stat(path, &after) == 0 && !wal_exists(path) &&
+		    same_file(&before, &after))
+			return rc;
+		model_free(st->model);
+		st->model = NULL;
 	}
-	sqlite3_exec(st.db, "ROLLBACK", NULL, NULL, NULL);
-	sqlite3_close(st.db);
-	model_free(st.model);
-	return state;
+	return read_once(path, false, st, err, len);
 }
 
 json_t *store_read_state(const char *path, uint64_t *version,
 			 char digest[STORE_DIGEST_LEN], char *err, size_t len)
 {
-	struct stat before, after;
-	json_t *state;
+	struct store st = { .db = NULL };
+	json_t *state = NULL;
 
-	if (stat(path, &before) < 0) {
-		failf(err, len, "%s: %s", path, strerror(errno));
-		return NULL;
+	if (read_checked(path, &st, err, len) == 0) {
+		state = store_state(&st, err, len);
+		*version = st.version;
+		memcpy(digest, st.digest, STORE_DIGEST_LEN);
 	}
-	if (!wal_exists(path)) {
-		state = read_once(path, true, version, digest, err, len);
-		if (stat(path, &after) == 0 && !wal_exists(path) &&
-		    same_file(&before, &after))
-			return state;
-		json_decref(state);
+	model_free(st.model);
+	return state;
+}
+
+/* A service of the model as its reader gets it; b has room for its
+ * backends. */
+static void export_service(const struct service *s, struct store_service *out,
+			   struct store_backend *b)
+{
+	for (uint32_t i = 0; i < s->n_backends; i++)
+		b[i] = (struct store_backend){
+			.addr = s->backends[i].addr,
+			.weight = s->backends[i].weight,
+			.state = backend_state_name(s->backends[i].state),
+		};
+	*out = (struct store_service){
+		.name = s->name, .vip = s->vip, .family = s->family,
+		.proto = s->proto, .port = s->port,
+		.mode = service_mode_name(s->mode),
+		.table_size = s->table_size, .gue_port = s->gue_port,
+		.n_backends = s->n_backends, .backends = b,
+	};
+}
+
+int store_read_services(const char *path, uint64_t *version,
+			char digest[STORE_DIGEST_LEN], size_t *n_services,
+			store_service_fn fn, void *arg, char *err, size_t len)
+{
+	struct store st = { .db = NULL };
+	const struct service **order = NULL;
+	struct store_backend *b = NULL;
+	uint32_t most = 0;
+	int rc = -1;
+
+	if (read_checked(path, &st, err, len) < 0)
+		goto out;
+	*version = st.version;
+	memcpy(digest, st.digest, STORE_DIGEST_LEN);
+	*n_services = st.model->by_name.n;
+	order = model_sorted(st.model);
+	for (size_t i = 0; order && i < st.model->by_name.n; i++)
+		if (order[i]->n_backends > most)
+			most = order[i]->n_backends;
+	b = calloc(most + 1, sizeof(*b));
+	if (!order || !b) {
+		failf(err, len, "out of memory");
+		goto out;
 	}
-	return read_once(path, false, version, digest, err, len);
+	rc = 0;
+	for (size_t i = 0; rc == 0 && i < st.model->by_name.n; i++) {
+		struct store_service one;
+
+		export_service(order[i], &one, b);
+		rc = fn(&one, i, arg);
+	}
+out:
+	free(b);
+	free(order);
+	model_free(st.model);
+	return rc;
 }
 
 struct writer {

@@ -103,6 +103,73 @@ static int eal_args(struct dataplane_config *cfg, char **argv, char *buf,
 	return argc;
 }
 
+/* Where store_read_services puts a stored state: straight into the
+ * services an update takes, with no JSON in between, which a store of ten
+ * thousand services would spend most of the start building and parsing. */
+struct from_store {
+	size_t n;                      /* services in the store */
+	struct service_config *want;   /* [n] */
+	char *err;
+	size_t err_len;
+};
+
+static int take_service(const struct store_service *ss, size_t i, void *arg)
+{
+	struct from_store *fs = arg;
+	struct service_config *sc;
+	int m;
+
+	if (i == 0) {
+		fs->want = calloc(fs->n + 1, sizeof(*fs->want));
+		if (!fs->want)
+			goto nomem;
+	}
+	sc = &fs->want[i];
+	for (m = FWD_L2DSR; m <= FWD_GUE; m++)
+		if (strcmp(ss->mode, fwd_mode_name(m)) == 0)
+			break;
+	if (strlen(ss->name) >= sizeof(sc->name) || m > FWD_GUE ||
+	    ss->n_backends > CONFIG_MAX_BACKENDS) {
+		snprintf(fs->err, fs->err_len, "stored service %s: a name, mode "
+			 "or number of backends this dataplane does not take",
+			 ss->name);
+		return -1;
+	}
+	snprintf(sc->name, sizeof(sc->name), "%s", ss->name);
+	sc->vip = ss->vip;
+	sc->family = ss->family;
+	sc->proto = ss->proto;
+	sc->port = ss->port;
+	sc->mode = (enum fwd_mode)m;
+	sc->table_size = ss->table_size;
+	sc->gue_port = ss->gue_port;
+	sc->backends = calloc(ss->n_backends + 1, sizeof(*sc->backends));
+	if (!sc->backends)
+		goto nomem;
+	for (uint32_t j = 0; j < ss->n_backends; j++) {
+		struct backend_config *bc = &sc->backends[j];
+		const struct store_backend *sb = &ss->backends[j];
+
+		bc->addr = sb->addr;
+		bc->family = ss->family;
+		bc->weight = sb->weight;
+		for (bc->state = BACKEND_ACTIVE; bc->state < BACKEND_REMOVED;
+		     bc->state++)
+			if (strcmp(sb->state, fwd_backend_state_name(bc->state)) == 0)
+				break;
+		if (bc->state == BACKEND_REMOVED) {
+			snprintf(fs->err, fs->err_len, "stored service %s: "
+				 "backend state '%s'", ss->name, sb->state);
+			return -1;
+		}
+	}
+	sc->n_backends = ss->n_backends;
+	return 0;
+nomem:
+	snprintf(fs->err, fs->err_len, "out of memory reading the store");
+	return -1;
+}
+
 /* The services fulcrumd last committed, from its store, at the store's
  * version in *version and under the digest its log vouches for: a
  * restarted dataplane forwards for them at once, whether fulcrumd is up
@@ -116,35 +183,26 @@ static struct fwd_state *state_from_store(struct dataplane *dp,
 					  char *err, size_t err_len)
 {
 	const struct dataplane_config *cfg = &dp->cfg;
-	struct service_config *want;
-	struct fwd_state *s;
+	struct from_store fs = { .err = err, .err_len = err_len };
+	struct fwd_state *s = NULL;
 	struct fwd_update u;
-	json_t *state;
-	uint32_t n;
-	int rc;
 
-	state = store_read_state(cfg->state_store, version, digest, err,
-				 err_len);
-	if (!state)
-		return NULL;
+	if (store_read_services(cfg->state_store, version, digest, &fs.n,
+				take_service, &fs, err, err_len) < 0)
+		goto out;
 	/* A store that was never changed vouches for no services: better
 	 * the ones the config names than an empty table. */
 	if (*version == 0) {
-		json_decref(state);
 		snprintf(err, err_len, "%s holds no committed change yet",
 			 cfg->state_store);
-		return NULL;
+		goto out;
 	}
-	rc = state_json_parse(json_object_get(state, "services"), &want, &n,
-			      err, err_len);
-	json_decref(state);
-	if (rc < 0)
-		return NULL;
 	s = fwd_state_empty(cfg, ports, dp->n_ports, dp->neigh);
 	if (!s) {
 		snprintf(err, err_len, "out of memory building the forwarding "
 			 "state");
-	} else if (fwd_update_prepare(s, want, n, 1, &u, err, err_len) < 0) {
+	} else if (fwd_update_prepare(s, fs.want, (uint32_t)fs.n, 1, &u, err,
+				      err_len) < 0) {
 		fwd_state_free_index(s);
 		s = NULL;
 	} else {
@@ -152,7 +210,8 @@ static struct fwd_state *state_from_store(struct dataplane *dp,
 		fwd_update_publish(&s, &u);
 		fwd_update_finish(&u);
 	}
-	state_json_free(want, n);
+out:
+	state_json_free(fs.want, (uint32_t)fs.n);
 	return s;
 }
 

@@ -5,6 +5,7 @@
  * directory of its own under /tmp. */
 #define _XOPEN_SOURCE 700
 #include <ftw.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1083,18 +1084,55 @@ static bool exists(const char *path, const char *suffix)
 	return access(name, F_OK) == 0;
 }
 
-/* store_read_state must give what store_state gives, at its version. */
+/* store_read_services' services, put back into store_state's shape. */
+static int as_json(const struct store_service *s, size_t i, void *arg)
+{
+	json_t *services = arg, *backends = json_array();
+	char text[INET6_ADDRSTRLEN];
+
+	assert_int_equal(json_array_size(services), i);
+	for (uint32_t j = 0; j < s->n_backends; j++)
+		json_array_append_new(backends, json_pack(
+			"{s:s, s:I, s:s}", "addr",
+			ip_addr_str(&s->backends[j].addr, s->family, text,
+				    sizeof(text)),
+			"weight", (json_int_t)s->backends[j].weight,
+			"state", s->backends[j].state));
+	json_array_append_new(services, json_pack(
+		"{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:o}", "name", s->name,
+		"vip", ip_addr_str(&s->vip, s->family, text, sizeof(text)),
+		"proto", s->proto == IPPROTO_TCP ? "tcp" : "udp",
+		"port", (json_int_t)s->port, "mode", s->mode,
+		"table_size", (json_int_t)s->table_size,
+		"gue_port", (json_int_t)s->gue_port, "backends", backends));
+	return 0;
+}
+
+/* store_read_state must give what store_state gives, at its version, and
+ * store_read_services the very same services. */
 static void assert_read_state(const char *path, const json_t *want,
 			      uint64_t want_version)
 {
-	uint64_t version = 0;
+	char digest2[STORE_DIGEST_LEN];
+	uint64_t version = 0, version2 = 0;
 	json_t *got = store_read_state(path, &version, digest, err, sizeof(err));
+	json_t *services = json_array();
+	size_t n = 0;
 
 	if (!got)
 		fail_msg("store_read_state: %s", err);
 	assert_int_equal(version, want_version);
 	assert_true(json_equal(got, (json_t *)want));
 	json_decref(got);
+
+	if (store_read_services(path, &version2, digest2, &n, as_json,
+				services, err, sizeof(err)) < 0)
+		fail_msg("store_read_services: %s", err);
+	assert_int_equal(version2, want_version);
+	assert_string_equal(digest2, digest);
+	assert_int_equal(n, json_array_size(services));
+	assert_true(json_equal(services, json_object_get(want, "services")));
+	json_decref(services);
 }
 
 static char wal_path[160];
