@@ -882,6 +882,42 @@ static void test_backup_follows_each_change(void **state)
 	assert_same_rows(e->path, e->backup);
 }
 
+/* A change that rewrites much of the store reaches the copy as a whole
+ * copy instead (more than 10,000 rows here), and the changes after it go
+ * row by row again: the copy holds the store's rows either way. */
+static void test_backup_after_big_change(void **state)
+{
+	struct env *e = *state;
+	size_t cap = 1 << 20, len = 0;
+	char *ops = malloc(cap);
+
+	assert_non_null(ops);
+	len += (size_t)snprintf(ops + len, cap - len, "[");
+	for (int s = 0; s < 101; s++) {
+		len += (size_t)snprintf(ops + len, cap - len, "%s{\"op\":"
+					" \"service_add\", \"name\": \"s%d\","
+					" \"vip\": \"10.64.0.%d\", \"proto\":"
+					" \"tcp\", \"port\": 80, \"mode\":"
+					" \"ipip\", \"backends\": [",
+					s ? ", " : "", s, s + 1);
+		for (int b = 0; b < 100; b++)
+			len += (size_t)snprintf(ops + len, cap - len,
+						"%s{\"addr\": \"10.%d.0.%d\","
+						" \"weight\": 1}", b ? ", " : "",
+						128 + b, s + 1);
+		len += (size_t)snprintf(ops + len, cap - len, "]}");
+	}
+	snprintf(ops + len, cap - len, "]");
+	assert_true(len < cap - 2);
+	commit(e->st, web);
+	commit(e->st, ops);
+	assert_null(store_backup_error(e->st));
+	assert_same_rows(e->path, e->backup);
+	commit(e->st, dns);
+	assert_same_rows(e->path, e->backup);
+	free(ops);
+}
+
 /* A copy changed behind the store's back is never patched: the next
  * change copies the whole store over it, or makes it anew. */
 static void test_backup_changed_behind_back(void **state)
@@ -1293,6 +1329,7 @@ int main(void)
 		T(test_backup),
 		T(test_backup_failure_keeps_commit),
 		T(test_backup_follows_each_change),
+		T(test_backup_after_big_change),
 		T(test_backup_changed_behind_back),
 		T(test_reopen_keeps_everything),
 		T(test_many),
