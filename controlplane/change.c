@@ -52,22 +52,35 @@ struct args {
 struct where {
 	size_t index;
 	const char *op;
-	const char *prefix;     /* "backends[2]." or "" */
+	/* 1 + the backend a field belongs to, or 0 for the op's own: only
+	 * a message spells it out, so that a store's million backends are
+	 * not each printed on the way to none */
+	size_t backend;
 	char *err;
 	size_t len;
 };
+
+/* "backends[2]." or "", for a message about a field */
+static const char *prefix(const struct where *w, char buf[32])
+{
+	if (!w->backend)
+		return "";
+	snprintf(buf, 32, "backends[%zu].", w->backend - 1);
+	return buf;
+}
 
 static int fail(const struct where *w, int field, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 static int fail(const struct where *w, int field, const char *fmt, ...)
 {
+	char buf[32];
 	va_list ap;
 	int n;
 
 	if (field >= 0)
 		n = snprintf(w->err, w->len, "op %zu (%s): '%s%s': ", w->index,
-			     w->op, w->prefix, field_names[field]);
+			     w->op, prefix(w, buf), field_names[field]);
 	else
 		n = snprintf(w->err, w->len, "op %zu (%s): ", w->index, w->op);
 	if (n >= 0 && (size_t)n < w->len) {
@@ -215,26 +228,30 @@ static int parse_args(const struct where *w, const json_t *obj,
 		      struct args *a)
 {
 	const char *key;
+	char buf[32];
 	json_t *v;
 
 	memset(a, 0, sizeof(*a));
 	json_object_foreach((json_t *)obj, key, v) {
 		int f;
 
+		/* only the allowed ones: a field of another op is as
+		 * unknown here, and a store's million backends are each
+		 * matched against three names rather than thirteen */
 		for (f = 0; f < F_COUNT; f++)
-			if (strcmp(key, field_names[f]) == 0)
+			if ((allowed & BIT(f)) && strcmp(key, field_names[f]) == 0)
 				break;
-		if (f == F_COUNT || !(allowed & BIT(f)))
-			return fail(w, -1, "unknown field '%s%s'", w->prefix,
-				    key);
+		if (f == F_COUNT)
+			return fail(w, -1, "unknown field '%s%s'",
+				    prefix(w, buf), key);
 		if (parse_field(w, (enum field)f, v, a) < 0)
 			return -1;
 		a->present |= BIT(f);
 	}
 	for (int f = 0; f < F_COUNT; f++)
 		if ((required & BIT(f)) && !(a->present & BIT(f)))
-			return fail(w, -1, "missing field '%s%s'", w->prefix,
-				    field_names[f]);
+			return fail(w, -1, "missing field '%s%s'",
+				    prefix(w, buf), field_names[f]);
 	return 0;
 }
 
@@ -312,7 +329,6 @@ static int op_service_add(struct model *m, struct where *w, const json_t *o)
 				.gue_port = SERVICE_GUE_PORT_DEFAULT };
 	struct service *s;
 	struct args a, b;
-	char prefix[32];
 	size_t i;
 	json_t *v;
 
@@ -338,8 +354,7 @@ static int op_service_add(struct model *m, struct where *w, const json_t *o)
 	if (!s)
 		return no_memory(w);
 	json_array_foreach(a.backends, i, v) {
-		snprintf(prefix, sizeof(prefix), "backends[%zu].", i);
-		w->prefix = prefix;
+		w->backend = i + 1;
 		if (!json_is_object(v))
 			return fail(w, -1, "'backends[%zu]' must be an object",
 				    i);
@@ -348,7 +363,7 @@ static int op_service_add(struct model *m, struct where *w, const json_t *o)
 			       &b) < 0 || add_backend(w, s, &b) < 0)
 			return -1;
 	}
-	w->prefix = "";
+	w->backend = 0;
 	return 0;
 }
 
@@ -488,7 +503,7 @@ static const struct {
 
 int change_apply(struct model *m, const json_t *ops, char *err, size_t len)
 {
-	struct where w = { .op = "?", .prefix = "", .err = err, .len = len };
+	struct where w = { .op = "?", .err = err, .len = len };
 	size_t i, k;
 	json_t *o;
 

@@ -29,13 +29,20 @@
  * store_check compares them with. */
 struct file_marks {
 	struct stat main, wal;
-	int data_version;
+	int64_t data_version;           /* -1: could not be read */
 };
 
 struct store {
 	sqlite3 *db;
 	char *path;
 	char *backup_path;
+	/* The copy, held open while it is known to be the store at
+	 * st->version: each change is then made to it as well (backup_change)
+	 * rather than copying the whole store. NULL when there is none or
+	 * when it has to be copied whole again. */
+	sqlite3 *backup;
+	struct stat backup_file;       /* what backup_path named when held */
+	int64_t backup_data_version;   /* PRAGMA data_version then */
 	struct model *model;
 	uint64_t version;
 	char digest[STORE_DIGEST_LEN];
@@ -306,15 +313,77 @@ static int copy_db(sqlite3 *src, const char *dst_path, char *err, size_t len)
 	return 0;
 }
 
+static int set_durability(sqlite3 *db, char *err, size_t len);
+
+/* Changes only when another connection commits to db. */
+static int data_version(sqlite3 *db, int64_t *v)
+{
+	sqlite3_stmt *q = NULL;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &q,
+			       NULL) == SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_ROW) {
+		*v = sqlite3_column_int64(q, 0);
+		rc = 0;
+	}
+	sqlite3_finalize(q);
+	return rc;
+}
+
+/* Opens the copy, current as of now, to make the next changes to. */
+static int hold_backup(struct store *st)
+{
+	char msg[200];
+
+	st->backup = open_db(st->backup_path, SQLITE_OPEN_READWRITE, msg,
+			     sizeof(msg));
+	if (!st->backup || set_durability(st->backup, msg, sizeof(msg)) < 0) {
+		sqlite3_close(st->backup);
+		st->backup = NULL;
+		snprintf(st->backup_error, sizeof(st->backup_error), "%s: %s",
+			 st->backup_path, msg);
+		return -1;
+	}
+	if (stat(st->backup_path, &st->backup_file) < 0 ||
+	    data_version(st->backup, &st->backup_data_version) < 0) {
+		sqlite3_close(st->backup);
+		st->backup = NULL;
+		snprintf(st->backup_error, sizeof(st->backup_error), "%s: %s",
+			 st->backup_path, strerror(errno));
+		return -1;
+	}
+	st->backup_error[0] = '\0';
+	return 0;
+}
+
+/* Whether the held copy may have changed other than by our hand: its
+ * file removed or replaced (our writes would go to a file nobody can
+ * open), or written through another connection, such as a shell. */
+static bool backup_moved(struct store *st)
+{
+	struct stat now;
+	int64_t v;
+
+	return stat(st->backup_path, &now) < 0 ||
+	       now.st_dev != st->backup_file.st_dev ||
+	       now.st_ino != st->backup_file.st_ino ||
+	       data_version(st->backup, &v) < 0 ||
+	       v != st->backup_data_version;
+}
+
+/* Copies the whole store over the copy: when it is new, stale or in
+ * doubt. */
 static int refresh_backup(struct store *st)
 {
 	if (!st->backup_path)
 		return 0;
+	sqlite3_close(st->backup);
+	st->backup = NULL;
 	if (copy_db(st->db, st->backup_path, st->backup_error,
 		    sizeof(st->backup_error)) < 0)
 		return -1;
-	st->backup_error[0] = '\0';
-	return 0;
+	return hold_backup(st);
 }
 
 static int restore(const char *path, const char *backup_path, char *err,
@@ -362,6 +431,8 @@ static int check_backup(struct store *st, const char *path, char *err,
 	if (!readable || version < st->version ||
 	    strcmp(digest, st->digest) != 0)
 		refresh_backup(st);
+	else
+		hold_backup(st);
 	return 0;
 }
 
@@ -442,18 +513,6 @@ static bool same_file(const struct stat *a, const struct stat *b)
 	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
-static int data_version(sqlite3 *db)
-{
-	sqlite3_stmt *q = NULL;
-	int v = -1;
-
-	if (sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &q, NULL) ==
-	    SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
-		v = sqlite3_column_int(q, 0);
-	sqlite3_finalize(q);
-	return v;
-}
-
 static int wal_path(const struct store *st, char *out, size_t len)
 {
 	return snprintf(out, len, "%s-wal", st->path) < (int)len ? 0 : -1;
@@ -467,7 +526,8 @@ static void take_marks(struct store *st)
 	stat(st->path, &st->marks.main);
 	if (wal_path(st, wal, sizeof(wal)) == 0)
 		stat(wal, &st->marks.wal);
-	st->marks.data_version = data_version(st->db);
+	if (data_version(st->db, &st->marks.data_version) < 0)
+		st->marks.data_version = -1;
 }
 
 static bool same_inode(const struct stat *a, const struct stat *b)
@@ -524,6 +584,7 @@ int store_check(struct store *st, char *why, size_t len)
 {
 	char wal[PATH_MAX];
 	struct stat main, log;
+	int64_t now_version;
 
 	if (stat(st->path, &main) < 0)
 		return failf(why, len, "%s is gone: %s", st->path,
@@ -552,7 +613,8 @@ int store_check(struct store *st, char *why, size_t len)
 	/* another connection's commits: harmless only if they left the
 	 * state alone */
 	if (same_file(&log, &st->marks.wal) &&
-	    data_version(st->db) == st->marks.data_version)
+	    data_version(st->db, &now_version) == 0 &&
+	    now_version == st->marks.data_version)
 		return 0;
 	return verify(st, why, len);
 }
@@ -610,6 +672,7 @@ void store_close(struct store *st)
 {
 	if (!st)
 		return;
+	sqlite3_close(st->backup);
 	sqlite3_close(st->db);
 	model_free(st->model);
 	free(st->path);
@@ -706,58 +769,127 @@ static char *immutable_uri(const char *path)
 	return uri;
 }
 
-/* One read of the store, checked as store_open checks it, in a store of
- * its own that lives only for the read. */
-static json_t *read_once(const char *path, bool immutable, uint64_t *version,
-			 char *err, size_t len)
+/* One read of the store, checked as store_open checks it, into st, a
+ * store of its own that lives only for the read: its model, version and
+ * digest are filled, its database closed again. */
+static int read_once(const char *path, bool immutable, struct store *st,
+		     char *err, size_t len)
+{
+	char *uri = immutable ? immutable_uri(path) : NULL;
+	char msg[512];
+	int rc = -1;
+
+	if (immutable && !uri)
+		return failf(err, len, "out of memory");
+	st->db = open_db(immutable ? uri : path, SQLITE_OPEN_READONLY |
+			 (immutable ? SQLITE_OPEN_URI : 0), err, len);
+	free(uri);
+	if (!st->db)
+		return -1;
+	/* one transaction, so that the tables and the log agree */
+	if (exec(st->db, "BEGIN", msg, sizeof(msg)) < 0 ||
+	    check_schema(st->db, msg, sizeof(msg)) < 0 ||
+	    load(st, msg, sizeof(msg)) < 0)
+		failf(err, len, "%s: %s", path, msg);
+	else
+		rc = 0;
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(st->db);
+	st->db = NULL;
+	return rc;
+}
+
+/* The store at path read into st, by the safe way for its state (above). */
+static int read_checked(const char *path, struct store *st, char *err,
+			size_t len)
+{
+	struct stat before, after;
+
+	if (stat(path, &before) < 0)
+		return failf(err, len, "%s: %s", path, strerror(errno));
+	if (!wal_exists(path)) {
+		int rc = read_once(path, true, st, err, len);
+
+		if (stat(path, &after) == 0 && !wal_exists(path) &&
+		    same_file(&before, &after))
+			return rc;
+		model_free(st->model);
+		st->model = NULL;
+	}
+	return read_once(path, false, st, err, len);
+}
+
+json_t *store_read_state(const char *path, uint64_t *version,
+			 char digest[STORE_DIGEST_LEN], char *err, size_t len)
 {
 	struct store st = { .db = NULL };
-	char *uri = immutable ? immutable_uri(path) : NULL;
 	json_t *state = NULL;
-	char msg[512];
 
-	if (immutable && !uri) {
-		failf(err, len, "out of memory");
-		return NULL;
-	}
-	st.db = open_db(immutable ? uri : path, SQLITE_OPEN_READONLY |
-			(immutable ? SQLITE_OPEN_URI : 0), err, len);
-	free(uri);
-	if (!st.db)
-		return NULL;
-	/* one transaction, so that the tables and the log agree */
-	if (exec(st.db, "BEGIN", msg, sizeof(msg)) < 0 ||
-	    check_schema(st.db, msg, sizeof(msg)) < 0 ||
-	    load(&st, msg, sizeof(msg)) < 0) {
-		failf(err, len, "%s: %s", path, msg);
-	} else {
+	if (read_checked(path, &st, err, len) == 0) {
 		state = store_state(&st, err, len);
 		*version = st.version;
+		memcpy(digest, st.digest, STORE_DIGEST_LEN);
 	}
-	sqlite3_exec(st.db, "ROLLBACK", NULL, NULL, NULL);
-	sqlite3_close(st.db);
 	model_free(st.model);
 	return state;
 }
 
-json_t *store_read_state(const char *path, uint64_t *version, char *err,
-			 size_t len)
+/* A service of the model as its reader gets it; b has room for its
+ * backends. */
+static void export_service(const struct service *s, struct store_service *out,
+			   struct store_backend *b)
 {
-	struct stat before, after;
-	json_t *state;
+	for (uint32_t i = 0; i < s->n_backends; i++)
+		b[i] = (struct store_backend){
+			.addr = s->backends[i].addr,
+			.weight = s->backends[i].weight,
+			.state = backend_state_name(s->backends[i].state),
+		};
+	*out = (struct store_service){
+		.name = s->name, .vip = s->vip, .family = s->family,
+		.proto = s->proto, .port = s->port,
+		.mode = service_mode_name(s->mode),
+		.table_size = s->table_size, .gue_port = s->gue_port,
+		.n_backends = s->n_backends, .backends = b,
+	};
+}
 
-	if (stat(path, &before) < 0) {
-		failf(err, len, "%s: %s", path, strerror(errno));
-		return NULL;
+int store_read_services(const char *path, uint64_t *version,
+			char digest[STORE_DIGEST_LEN], size_t *n_services,
+			store_service_fn fn, void *arg, char *err, size_t len)
+{
+	struct store st = { .db = NULL };
+	const struct service **order = NULL;
+	struct store_backend *b = NULL;
+	uint32_t most = 0;
+	int rc = -1;
+
+	if (read_checked(path, &st, err, len) < 0)
+		goto out;
+	*version = st.version;
+	memcpy(digest, st.digest, STORE_DIGEST_LEN);
+	*n_services = st.model->by_name.n;
+	order = model_sorted(st.model);
+	for (size_t i = 0; order && i < st.model->by_name.n; i++)
+		if (order[i]->n_backends > most)
+			most = order[i]->n_backends;
+	b = calloc(most + 1, sizeof(*b));
+	if (!order || !b) {
+		failf(err, len, "out of memory");
+		goto out;
 	}
-	if (!wal_exists(path)) {
-		state = read_once(path, true, version, err, len);
-		if (stat(path, &after) == 0 && !wal_exists(path) &&
-		    same_file(&before, &after))
-			return state;
-		json_decref(state);
+	rc = 0;
+	for (size_t i = 0; rc == 0 && i < st.model->by_name.n; i++) {
+		struct store_service one;
+
+		export_service(order[i], &one, b);
+		rc = fn(&one, i, arg);
 	}
-	return read_once(path, false, version, err, len);
+out:
+	free(b);
+	free(order);
+	model_free(st.model);
+	return rc;
 }
 
 struct writer {
@@ -782,10 +914,10 @@ static int step_done(sqlite3_stmt *q)
 
 /* Rewrites the rows of one service from the model: a change touches few
  * services, and a whole service is simpler to get right than a diff. */
-static int write_service(struct store *st, struct writer *w,
+static int write_service(const struct model *m, struct writer *w,
 			 const char *name)
 {
-	const struct service *s = model_find(st->model, name);
+	const struct service *s = model_find(m, name);
 	char text[INET6_ADDRSTRLEN];
 
 	sqlite3_bind_text(w->del_backends, 1, name, -1, SQLITE_STATIC);
@@ -826,18 +958,21 @@ static int write_service(struct store *st, struct writer *w,
 	return 0;
 }
 
-static int write_touched(struct store *st, char *err, size_t len)
+/* The rows of the services the change under way in m touched, into db:
+ * the store's, or the copy's. */
+static int write_touched(const struct model *m, sqlite3 *db, char *err,
+			 size_t len)
 {
 	struct writer w = {
-		.del_backends = prepare(st->db, "DELETE FROM backends"
+		.del_backends = prepare(db, "DELETE FROM backends"
 					" WHERE service = ?1", err, len),
-		.del_service = prepare(st->db, "DELETE FROM services"
+		.del_service = prepare(db, "DELETE FROM services"
 				       " WHERE name = ?1", err, len),
-		.ins_service = prepare(st->db, "INSERT INTO services (name,"
+		.ins_service = prepare(db, "INSERT INTO services (name,"
 				       " vip, proto, port, mode, table_size,"
 				       " gue_port) VALUES (?1, ?2, ?3, ?4, ?5,"
 				       " ?6, ?7)", err, len),
-		.ins_backend = prepare(st->db, "INSERT INTO backends (service,"
+		.ins_backend = prepare(db, "INSERT INTO backends (service,"
 				       " addr, weight, state) VALUES (?1, ?2,"
 				       " ?3, ?4)", err, len),
 	};
@@ -846,31 +981,35 @@ static int write_touched(struct store *st, char *err, size_t len)
 	if (!w.del_backends || !w.del_service || !w.ins_service ||
 	    !w.ins_backend)
 		rc = -1;
-	for (size_t i = 0; rc == 0 && i < model_n_touched(st->model); i++)
-		if (write_service(st, &w, model_touched(st->model, i)) < 0)
-			rc = db_fail(st->db, "writing the services", err,
-				     len);
+	for (size_t i = 0; rc == 0 && i < model_n_touched(m); i++)
+		if (write_service(m, &w, model_touched(m, i)) < 0)
+			rc = db_fail(db, "writing the services", err, len);
 	writer_finalize(&w);
 	return rc;
 }
 
-static int append_log(struct store *st, const struct change_meta *meta,
-		      const json_t *ops, const char *digest, char *err,
+/* One change's entry in the log, as the store and its copy both get it. */
+struct log_row {
+	uint64_t version;
+	int64_t time_ms;
+	const struct change_meta *meta;
+	const char *ops;             /* JSON text */
+	const char *digest;
+};
+
+static int append_log(sqlite3 *db, const struct log_row *r, char *err,
 		      size_t len)
 {
-	sqlite3_stmt *q = prepare(st->db, "INSERT INTO change_log (version,"
+	sqlite3_stmt *q = prepare(db, "INSERT INTO change_log (version,"
 				  " time_ms, user, uid, environment, reason,"
 				  " automatic, ops, digest) VALUES (?1, ?2,"
 				  " ?3, ?4, ?5, ?6, ?7, ?8, ?9)", err, len);
-	char *text = json_dumps(ops, JSON_COMPACT);
-	struct timespec now;
+	const struct change_meta *meta = r->meta;
 	int rc = -1;
 
-	clock_gettime(CLOCK_REALTIME, &now);
-	if (q && text) {
-		sqlite3_bind_int64(q, 1, (sqlite3_int64)st->version + 1);
-		sqlite3_bind_int64(q, 2, (sqlite3_int64)now.tv_sec * 1000 +
-				   now.tv_nsec / 1000000);
+	if (q) {
+		sqlite3_bind_int64(q, 1, (sqlite3_int64)r->version);
+		sqlite3_bind_int64(q, 2, r->time_ms);
 		sqlite3_bind_text(q, 3, meta->user, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(q, 4, meta->uid);
 		sqlite3_bind_text(q, 5, meta->environment ?
@@ -878,16 +1017,71 @@ static int append_log(struct store *st, const struct change_meta *meta,
 		sqlite3_bind_text(q, 6, meta->reason ? meta->reason : "", -1,
 				  SQLITE_STATIC);
 		sqlite3_bind_int(q, 7, meta->automatic);
-		sqlite3_bind_text(q, 8, text, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 9, digest, -1, SQLITE_STATIC);
-		rc = step_done(q) < 0 ? db_fail(st->db, "appending to the "
-						"change log", err, len) : 0;
-	} else if (q) {
-		failf(err, len, "out of memory");
+		sqlite3_bind_text(q, 8, r->ops, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 9, r->digest, -1, SQLITE_STATIC);
+		rc = step_done(q) < 0 ? db_fail(db, "appending to the change "
+						"log", err, len) : 0;
 	}
 	sqlite3_finalize(q);
-	free(text);
 	return rc;
+}
+
+/* Below this many rows a change always goes to the copy row by row. */
+#define WHOLE_COPY_MIN_ROWS 10000
+
+/* Writing a change to the copy row by row costs more per row than
+ * copying the store's pages does: a change that rewrites much of the
+ * store, such as one apply of ten thousand services, is copied whole
+ * instead (in this session's benchmark the row-by-row copy made that
+ * apply take a third longer). */
+static bool cheaper_whole(const struct model *m)
+{
+	size_t touched = 0, all = 0;
+
+	for (size_t i = 0; i < model_n_touched(m); i++) {
+		const struct service *s = model_find(m, model_touched(m, i));
+
+		touched += 1 + (s ? s->n_backends : 0);
+	}
+	if (touched <= WHOLE_COPY_MIN_ROWS)
+		return false;
+	for (size_t i = 0; i <= m->by_name.mask; i++) {
+		const struct service *s = m->by_name.slots[i].item;
+
+		if (s)
+			all += 1 + s->n_backends;
+	}
+	return touched * 4 > all;
+}
+
+/* The change just committed to the store, made to the copy as well: the
+ * same rows and the same log entry, in one transaction of the copy's,
+ * which is durable (WAL, synchronous FULL) before the caller hears of the
+ * change. The copy is then the store, row for row, at the new version,
+ * as a whole copy would be, for the cost of the rows the change wrote
+ * rather than of the whole store. It is made only to a copy at the
+ * store's previous version and digest, checked inside the transaction,
+ * and only to the file we hold, unchanged by anyone else since, so that
+ * a copy someone else moved or rewrote is never patched into something
+ * the store is not. -1: the caller copies the whole store. */
+static int backup_change(struct store *st, const struct log_row *r)
+{
+	char digest[STORE_DIGEST_LEN], msg[256];
+	uint64_t version;
+
+	if (!st->backup || backup_moved(st))
+		return -1;
+	if (exec(st->backup, "BEGIN IMMEDIATE", msg, sizeof(msg)) < 0)
+		return -1;
+	if (log_head(st->backup, &version, digest, msg, sizeof(msg)) < 0 ||
+	    version != st->version || strcmp(digest, st->digest) != 0 ||
+	    write_touched(st->model, st->backup, msg, sizeof(msg)) < 0 ||
+	    append_log(st->backup, r, msg, sizeof(msg)) < 0 ||
+	    exec(st->backup, "COMMIT", msg, sizeof(msg)) < 0) {
+		sqlite3_exec(st->backup, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return 0;
 }
 
 /* Another process may have written the store since we last read it; the
@@ -909,6 +1103,10 @@ int store_commit(struct store *st, const struct change_meta *meta,
 		 size_t len)
 {
 	char digest[STORE_DIGEST_LEN];
+	struct log_row row = { .meta = meta, .digest = digest };
+	struct timespec now;
+	char *text = NULL;
+	bool backed_up;
 
 	if (!meta || !meta->user || !*meta->user)
 		return failf(err, len, "a change needs the user making it");
@@ -921,25 +1119,35 @@ int store_commit(struct store *st, const struct change_meta *meta,
 	model_begin(st->model);
 	if (change_apply(st->model, ops, err, len) < 0)
 		goto fail;
-	if (model_digest(st->model, digest) < 0) {
+	text = json_dumps(ops, JSON_COMPACT);
+	if (!text || model_digest(st->model, digest) < 0) {
 		failf(err, len, "out of memory");
 		goto fail;
 	}
-	if (write_touched(st, err, len) < 0 ||
-	    append_log(st, meta, ops, digest, err, len) < 0 ||
+	clock_gettime(CLOCK_REALTIME, &now);
+	row.version = st->version + 1;
+	row.time_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	row.ops = text;
+	if (write_touched(st->model, st->db, err, len) < 0 ||
+	    append_log(st->db, &row, err, len) < 0 ||
 	    exec(st->db, "COMMIT", err, len) < 0)
 		goto fail;
+	/* before model_commit: the copy is written from what it touched */
+	backed_up = !st->backup_path ||
+		    (!cheaper_whole(st->model) && backup_change(st, &row) == 0);
 	model_commit(st->model);
+	free(text);
 	st->version++;
 	memcpy(st->digest, digest, sizeof(digest));
 	*new_version = st->version;
 	take_marks(st);
-	if (refresh_backup(st) < 0) {
+	if (!backed_up && refresh_backup(st) < 0) {
 		snprintf(err, len, "%s", st->backup_error);
 		return STORE_BACKUP_FAILED;
 	}
 	return STORE_OK;
 fail:
+	free(text);
 	model_rollback(st->model);
 	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	return -1;
@@ -956,6 +1164,25 @@ int store_commit_text(struct store *st, const struct change_meta *meta,
 		return -1;
 	rc = store_commit(st, meta, ops, new_version, err, len);
 	json_decref(ops);
+	return rc;
+}
+
+int store_logged_digest(struct store *st, uint64_t v,
+			char out[STORE_DIGEST_LEN])
+{
+	char err[256];
+	sqlite3_stmt *q = prepare(st->db, "SELECT digest FROM change_log"
+				  " WHERE version = ?1", err, sizeof(err));
+	int rc = -1;
+
+	if (!q)
+		return -1;
+	sqlite3_bind_int64(q, 1, (sqlite3_int64)v);
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		snprintf(out, STORE_DIGEST_LEN, "%s", column_text(q, 0));
+		rc = 0;
+	}
+	sqlite3_finalize(q);
 	return rc;
 }
 

@@ -1,7 +1,10 @@
 /* The control plane's persistent copy of the service state, in SQLite:
  * the current services and backends, and an append-only log of every
- * change with who made it and why. After each change the whole database
- * is copied to a second file, so that losing one file loses nothing.
+ * change with who made it and why. A second file is kept as a copy of
+ * the whole database, so that losing one file loses nothing: made whole
+ * when it is new, stale or in doubt, and otherwise given each change as
+ * well, the same rows in a transaction of its own that is durable before
+ * the change is acknowledged (store.c, backup_change).
  *
  * The state, as store_state returns it and the management socket shows it:
  *
@@ -24,6 +27,8 @@
 #include <stdint.h>
 
 #include <jansson.h>
+
+#include "ip_addr.h"
 
 #define STORE_SCHEMA_VERSION 1
 #define STORE_DIGEST_LEN 65          /* SHA-256 in hex, with the NUL */
@@ -95,13 +100,54 @@ int store_digest(const struct store *st, char out[STORE_DIGEST_LEN]);
 json_t *store_history(struct store *st, uint64_t from_version,
 		      unsigned int limit, char *err, size_t len);
 
-/* The state at path, as store_state gives it, and its version, for a
- * process other than the store's: read without writing to the store,
- * while the process that writes it runs or after it died. Checked as
- * store_open checks it: the stored services must hash to the log's last
- * digest. NULL with err saying why. */
-json_t *store_read_state(const char *path, uint64_t *version, char *err,
-			 size_t len);
+/* The state at path, as store_state gives it, its version and its
+ * digest, for a process other than the store's: read without writing to
+ * the store, while the process that writes it runs or after it died.
+ * Checked as store_open checks it: the stored services must hash to the
+ * log's last digest. NULL with err saying why. */
+json_t *store_read_state(const char *path, uint64_t *version,
+			 char digest[STORE_DIGEST_LEN], char *err, size_t len);
+
+/* One stored service, as store_read_services hands it over: the fields
+ * of store_state's JSON, with the mode and backend states spelled as
+ * there, but no JSON to build and take apart again. Valid only during the
+ * call it is handed to. */
+struct store_backend {
+	union ip_addr addr;
+	uint16_t weight;
+	const char *state;
+};
+
+struct store_service {
+	const char *name;
+	union ip_addr vip;
+	uint8_t family;              /* AF_INET or AF_INET6, VIP and backends */
+	uint8_t proto;               /* IPPROTO_TCP or IPPROTO_UDP */
+	uint16_t port;
+	const char *mode;
+	uint32_t table_size;
+	uint16_t gue_port;
+	uint32_t n_backends;
+	const struct store_backend *backends;  /* by address bytes */
+};
+
+/* Takes service i of the state; -1 stops the read. */
+typedef int (*store_service_fn)(const struct store_service *s, size_t i,
+				void *arg);
+
+/* store_read_state for a reader that wants the services rather than
+ * JSON, such as the dataplane starting on a store of many: the same read
+ * and the same checks, then fn for each service, sorted by name, with
+ * *n_services (how many there are) set before the first. Returns 0, or
+ * -1 with err saying why (untouched when fn stopped the read). */
+int store_read_services(const char *path, uint64_t *version,
+			char digest[STORE_DIGEST_LEN], size_t *n_services,
+			store_service_fn fn, void *arg, char *err, size_t len);
+
+/* Into out, the digest the log recorded for version v. 0, or -1 when v is
+ * not in the log (or it cannot be read). */
+int store_logged_digest(struct store *st, uint64_t v,
+			char out[STORE_DIGEST_LEN]);
 
 /* The state as it was at version (0 = empty), rebuilt by replaying the log
  * and checked against the digest logged for that version. NULL with err on

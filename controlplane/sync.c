@@ -84,24 +84,55 @@ json_t *sync_live_state(struct sync *s, uint64_t *version, char *err,
 	return services;
 }
 
-static int push(struct sync *s, struct store *st, bool approved, char *err,
-		size_t err_len)
+/* push's outcome when a conditional push finds the dataplane running
+ * something other than what it expected */
+#define PUSH_STALE 1
+
+/* Sends the store's state, labelled with its digest. Conditional, it
+ * goes ahead only if the dataplane still runs s->dp_version under
+ * s->dp_digest, checked by the dataplane in the same step as the apply
+ * (control.h). Returns 0, PUSH_STALE, or -1 with err. */
+static int push(struct sync *s, struct store *st, bool approved,
+		bool conditional, char *err, size_t err_len)
 {
-	json_t *state = store_state(st, err, err_len), *resp;
+	json_t *state = store_state(st, err, err_len), *req, *resp;
+	char digest[STORE_DIGEST_LEN];
+	const char *why;
 
 	if (!state)
 		return -1;
-	resp = call(s, json_pack("{s:s, s:I, s:O, s:b}", "cmd", "apply",
-				 "version", (json_int_t)store_version(st),
-				 "services", json_object_get(state, "services"),
-				 "approved", approved), err, err_len);
+	store_digest(st, digest);
+	req = json_pack("{s:s, s:I, s:O, s:b, s:s}", "cmd", "apply",
+			"version", (json_int_t)store_version(st), "services",
+			json_object_get(state, "services"), "approved", approved,
+			"digest", digest);
 	json_decref(state);
+	if (!req) {
+		snprintf(err, err_len, "out of memory");
+		return -1;
+	}
+	if (conditional)
+		json_object_set_new(req, "expect", json_pack(
+			"{s:I, s:s}", "version", (json_int_t)s->dp_version,
+			"digest", s->dp_digest));
+	resp = jsonline_call(s->socket, req, SYNC_MAX_RESPONSE, err, err_len);
+	json_decref(req);
 	if (!resp)
 		return -1;
+	if (!json_is_true(json_object_get(resp, "ok"))) {
+		int rc = json_is_true(json_object_get(resp, "stale")) ?
+			 PUSH_STALE : -1;
+
+		why = json_string_value(json_object_get(resp, "error"));
+		snprintf(err, err_len, "dataplane: %s",
+			 why ? why : "refused, without saying why");
+		json_decref(resp);
+		return rc;
+	}
 	json_decref(resp);
 	s->status = SYNC_IN_SYNC;
 	s->dp_version = store_version(st);
-	store_digest(st, s->dp_digest);
+	memcpy(s->dp_digest, digest, sizeof(digest));
 	snprintf(s->note, sizeof(s->note), "runs version %" PRIu64,
 		 s->dp_version);
 	return 0;
@@ -114,20 +145,12 @@ static int push(struct sync *s, struct store *st, bool approved, char *err,
  * dataplane's own config, never pushed, which any store supersedes. */
 static bool in_log(struct store *st, uint64_t v, const char *digest)
 {
-	char err[256];
-	const char *logged;
-	json_t *h, *e;
-	bool same;
+	char logged[STORE_DIGEST_LEN];
 
 	if (v == 0)
 		return true;
-	h = store_history(st, v, 1, err, sizeof(err));
-	e = json_array_get(h, 0);
-	logged = json_string_value(json_object_get(e, "digest"));
-	same = json_integer_value(json_object_get(e, "version")) ==
-	       (json_int_t)v && logged && strcmp(logged, digest) == 0;
-	json_decref(h);
-	return same;
+	return store_logged_digest(st, v, logged) == 0 &&
+	       strcmp(logged, digest) == 0;
 }
 
 /* Reads the dataplane and sets the status from what it runs; pushes
@@ -178,7 +201,8 @@ void sync_reconcile(struct sync *s, struct store *st)
 	char err[512];
 
 	check(s, st);
-	if (s->status == SYNC_BEHIND && push(s, st, false, err, sizeof(err)) < 0)
+	if (s->status == SYNC_BEHIND &&
+	    push(s, st, false, false, err, sizeof(err)) != 0)
 		snprintf(s->note, sizeof(s->note), "runs version %" PRIu64
 			 ", behind the store's %" PRIu64 "; push failed: %s",
 			 s->dp_version, store_version(st), err);
@@ -187,6 +211,26 @@ void sync_reconcile(struct sync *s, struct store *st)
 int sync_push(struct sync *s, struct store *st, bool approved, char *err,
 	      size_t err_len)
 {
+	int rc;
+
+	/* In sync at the last check or push, with a version the store's log
+	 * records under that digest: check() would find it behind if it
+	 * still runs that, so the push goes on condition that it does,
+	 * which the dataplane checks as it applies (control.h). That is the
+	 * check below without reading the whole state back, and with no
+	 * gap between check and push for another writer to slip into. */
+	if (s->status == SYNC_IN_SYNC && s->dp_version < store_version(st) &&
+	    in_log(st, s->dp_version, s->dp_digest)) {
+		rc = push(s, st, approved, true, err, err_len);
+		if (rc == 0)
+			return 0;
+		if (rc < 0) {
+			s->status = SYNC_UNREACHABLE;
+			snprintf(s->note, sizeof(s->note), "%s", err);
+			return -1;
+		}
+		/* it runs something else now: find out what, as below */
+	}
 	/* what the dataplane runs now, not at the last reconcile: it may
 	 * have come back since with a state the store must not overwrite */
 	check(s, st);
@@ -200,7 +244,7 @@ int sync_push(struct sync *s, struct store *st, bool approved, char *err,
 	}
 	if (s->status == SYNC_IN_SYNC)
 		return 0;
-	if (push(s, st, approved, err, err_len) < 0) {
+	if (push(s, st, approved, false, err, err_len) != 0) {
 		/* it forwards on what it had; the next reconcile tries again */
 		s->status = SYNC_UNREACHABLE;
 		snprintf(s->note, sizeof(s->note), "%s", err);

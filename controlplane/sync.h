@@ -1,7 +1,11 @@
 /* Keeping the dataplane on the store's state. The dataplane is never
  * handed a state blindly: before pushing, fulcrumd reads what the
  * dataplane runs (its version and a digest of its services) and pushes
- * only when the store is the newer of the two. When the dataplane is ahead
+ * only when the store is the newer of the two. After a push or a check
+ * that found it in sync, the next push instead goes on condition that the
+ * dataplane still runs that version under that digest, which the
+ * dataplane checks as it applies; refused, fulcrumd reads the state as
+ * above. The periodic reconcile always reads it. When the dataplane is ahead
  * of the store, or runs the same version with other contents, the store
  * has lost or diverged from what is live: fulcrumd holds, says so, and
  * waits for an operator (`fulcrumctl adopt` takes the live state in). */

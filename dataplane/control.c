@@ -100,12 +100,26 @@ static const char *unsafe(const struct fwd_state *live,
 	return NULL;
 }
 
+/* Whether the dataplane runs what a conditional apply expects. The label
+ * is only ever set by an apply, and applies run one at a time on this
+ * thread, so nothing can change it between this check and the apply. */
+static bool as_expected(const struct dataplane *dp, const json_t *expect)
+{
+	json_t *v = json_object_get(expect, "version");
+	const char *d = json_string_value(json_object_get(expect, "digest"));
+
+	return json_is_integer(v) && d && dp->digest[0] &&
+	       json_integer_value(v) == (json_int_t)dp->version &&
+	       strcmp(d, dp->digest) == 0;
+}
+
 static json_t *apply(struct dataplane *dp, const json_t *req)
 {
 	struct service_config *want;
 	struct fwd_update u;
 	json_int_t version = 0;
-	json_t *services = NULL;
+	json_t *services = NULL, *expect = NULL;
+	const char *digest = "";
 	int approved = 0;
 	json_error_t je;
 	const char *why;
@@ -113,12 +127,20 @@ static json_t *apply(struct dataplane *dp, const json_t *req)
 	bool changed;
 	uint32_t n;
 
-	if (json_unpack_ex((json_t *)req, &je, JSON_STRICT, "{s:s, s:I, s:o, s?b}",
-			   "cmd", &why, "version", &version, "services",
-			   &services, "approved", &approved) < 0)
+	if (json_unpack_ex((json_t *)req, &je, JSON_STRICT,
+			   "{s:s, s:I, s:o, s?b, s?s, s?o}", "cmd", &why,
+			   "version", &version, "services", &services,
+			   "approved", &approved, "digest", &digest,
+			   "expect", &expect) < 0)
 		return refuse("apply: %s", je.text);
 	if (version < 0)
 		return refuse("apply: %s", "version is negative");
+	if (strlen(digest) >= sizeof(dp->digest))
+		return refuse("apply: %s", "digest is too long");
+	if (expect && !as_expected(dp, expect))
+		return json_pack("{s:b, s:b, s:s}", "ok", 0, "stale", 1,
+				 "error", "apply: the dataplane no longer runs "
+				 "the version and digest expected");
 	if (state_json_parse(services, &want, &n, err, sizeof(err)) < 0)
 		return refuse("apply: %s", err);
 	why = approved ? NULL : unsafe(dp->fwd, want, n);
@@ -139,6 +161,7 @@ static json_t *apply(struct dataplane *dp, const json_t *req)
 	rte_rcu_qsbr_synchronize(dp->rcu, RTE_QSBR_THRID_INVALID);
 	fwd_update_finish(&u);
 	dp->version = (uint64_t)version;
+	snprintf(dp->digest, sizeof(dp->digest), "%s", digest);
 	return json_pack("{s:b, s:I, s:b}", "ok", 1, "version", version,
 			 "changed", changed);
 }

@@ -9,9 +9,17 @@
  *                          "services": n, "workers": n, "ports": [...]}
  *   {"cmd": "state"}   -> {"ok": true, "version": N, "services": [...]}
  *   {"cmd": "stats"}   -> {"ok": true, "stats": {...}}  (stats.h)
- *   {"cmd": "apply", "version": N, "services": [...], "approved": false}
+ *   {"cmd": "apply", "version": N, "services": [...], "approved": false,
+ *    "digest": D, "expect": {"version": V, "digest": E}}
  *                      -> {"ok": true, "version": N, "changed": bool}
- * A refusal is {"ok": false, "error": "..."} and changes nothing. An apply
+ * A refusal is {"ok": false, "error": "..."} and changes nothing. "digest"
+ * (optional) is the control plane's digest of the services sent; the
+ * dataplane keeps it with the version as a label, and an apply without
+ * one clears it. "expect" (optional) makes the apply conditional: unless
+ * the dataplane runs version V under digest E it is refused with "stale":
+ * true, so that a control plane can push on what it last saw without
+ * reading the whole state back, and without overwriting a state that
+ * someone else put in meanwhile. An apply
  * that would empty the dataplane, or leave a live service with no backend
  * that takes new flows, is refused unless "approved" is true: a state
  * built from missing data must not reach a running balancer by accident.

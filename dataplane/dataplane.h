@@ -27,6 +27,10 @@ struct dataplane {
 	 * state every loop; what an update replaces is freed after all have. */
 	struct rte_rcu_qsbr *rcu;
 	uint64_t version;                 /* the control plane's, as applied */
+	/* The digest the control plane gave for the state it applied as
+	 * that version (its store's, in hex), or "" when none did: what a
+	 * conditional apply compares against (control.h). */
+	char digest[65];
 	int control_fd;                   /* -1: no control socket */
 	pthread_t control_thread;
 	unsigned int n_workers;

@@ -22,6 +22,8 @@ struct build {
 	uint32_t n_live;
 	uint32_t next_stat;            /* where the search for a free stat id
 					* goes on: ids are handed out in order */
+	uint32_t next_id;              /* and where that for a service id
+					* does, from live->next_id on */
 	char *err;
 	size_t err_len;
 };
@@ -258,12 +260,16 @@ static int new_id(struct build *b, uint32_t *id)
 	const struct fwd_state *live = b->live;
 
 	/* round the id space from where the last search stopped, so that a
-	 * removed service's id (and any flow remembering it) is reused last */
+	 * removed service's id (and any flow remembering it) is reused last.
+	 * Ids only get taken during a build, so this search goes on where
+	 * the one before found its id, not at live->next_id again: ten
+	 * thousand new services must not cost fifty million probes. */
 	for (uint32_t k = 0; k < live->capacity; k++) {
-		uint32_t i = (live->next_id + k) % live->capacity;
+		uint32_t i = (b->next_id + k) % live->capacity;
 
 		if (!b->id_used[i]) {
 			b->id_used[i] = 1;
+			b->next_id = (i + 1) % live->capacity;
 			*id = i;
 			return 0;
 		}
@@ -451,6 +457,7 @@ int fwd_update_prepare(const struct fwd_state *live,
 {
 	struct build b = {
 		.live = live, .u = u, .now = now, .err = err, .err_len = err_len,
+		.next_id = live->next_id,
 	};
 	struct backend *slots = calloc(CONFIG_MAX_BACKENDS, sizeof(*slots));
 	int rc = -1;

@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,53 +105,175 @@ static int eal_args(struct dataplane_config *cfg, char **argv, char *buf,
 	return argc;
 }
 
+/* Where store_read_services puts a stored state: straight into the
+ * services an update takes, with no JSON in between, which a store of ten
+ * thousand services would spend most of the start building and parsing. */
+struct from_store {
+	size_t n;                      /* services in the store */
+	struct service_config *want;   /* [n] */
+	char *err;
+	size_t err_len;
+};
+
+static int take_service(const struct store_service *ss, size_t i, void *arg)
+{
+	struct from_store *fs = arg;
+	struct service_config *sc;
+	int m;
+
+	if (i == 0) {
+		fs->want = calloc(fs->n + 1, sizeof(*fs->want));
+		if (!fs->want)
+			goto nomem;
+	}
+	sc = &fs->want[i];
+	for (m = FWD_L2DSR; m <= FWD_GUE; m++)
+		if (strcmp(ss->mode, fwd_mode_name(m)) == 0)
+			break;
+	if (strlen(ss->name) >= sizeof(sc->name) || m > FWD_GUE ||
+	    ss->n_backends > CONFIG_MAX_BACKENDS) {
+		snprintf(fs->err, fs->err_len, "stored service %s: a name, mode "
+			 "or number of backends this dataplane does not take",
+			 ss->name);
+		return -1;
+	}
+	snprintf(sc->name, sizeof(sc->name), "%s", ss->name);
+	sc->vip = ss->vip;
+	sc->family = ss->family;
+	sc->proto = ss->proto;
+	sc->port = ss->port;
+	sc->mode = (enum fwd_mode)m;
+	sc->table_size = ss->table_size;
+	sc->gue_port = ss->gue_port;
+	sc->backends = calloc(ss->n_backends + 1, sizeof(*sc->backends));
+	if (!sc->backends)
+		goto nomem;
+	for (uint32_t j = 0; j < ss->n_backends; j++) {
+		struct backend_config *bc = &sc->backends[j];
+		const struct store_backend *sb = &ss->backends[j];
+
+		bc->addr = sb->addr;
+		bc->family = ss->family;
+		bc->weight = sb->weight;
+		for (bc->state = BACKEND_ACTIVE; bc->state < BACKEND_REMOVED;
+		     bc->state++)
+			if (strcmp(sb->state, fwd_backend_state_name(bc->state)) == 0)
+				break;
+		if (bc->state == BACKEND_REMOVED) {
+			snprintf(fs->err, fs->err_len, "stored service %s: "
+				 "backend state '%s'", ss->name, sb->state);
+			return -1;
+		}
+	}
+	sc->n_backends = ss->n_backends;
+	return 0;
+nomem:
+	snprintf(fs->err, fs->err_len, "out of memory reading the store");
+	return -1;
+}
+
+/* The store's read, begun on a thread of its own just before EAL starts:
+ * reading and checking a store of many services takes about as long as
+ * EAL, the mbuf pool and the ports together, and needs none of them. */
+struct store_read {
+	const char *path;
+	pthread_t thread;
+	bool running;                  /* begun and not joined yet */
+	int rc;
+	uint64_t version;
+	char digest[STORE_DIGEST_LEN];
+	struct from_store fs;
+	char err[1024];
+};
+
+static struct store_read early;
+
+static void *read_store(void *arg)
+{
+	struct store_read *r = arg;
+
+	r->fs.err = r->err;
+	r->fs.err_len = sizeof(r->err);
+	r->rc = store_read_services(r->path, &r->version, r->digest, &r->fs.n,
+				    take_service, &r->fs, r->err,
+				    sizeof(r->err));
+	return NULL;
+}
+
+static void store_read_begin(struct store_read *r, const char *path)
+{
+	r->path = path;
+	if (path[0] && access(path, F_OK) == 0)
+		r->running = pthread_create(&r->thread, NULL, read_store,
+					    r) == 0;
+}
+
+/* Waits for the read, or reads now if it never began. */
+static int store_read_end(struct store_read *r)
+{
+	if (r->running) {
+		pthread_join(r->thread, NULL);
+		r->running = false;
+	} else {
+		read_store(r);
+	}
+	return r->rc;
+}
+
+/* Waits for a read that may still run, and frees what it read. */
+static void store_read_drop(struct store_read *r)
+{
+	if (r->running) {
+		pthread_join(r->thread, NULL);
+		r->running = false;
+	}
+	state_json_free(r->fs.want, (uint32_t)r->fs.n);
+	r->fs.want = NULL;
+	r->fs.n = 0;
+}
+
 /* The services fulcrumd last committed, from its store, at the store's
- * version in *version: a restarted dataplane forwards for them at once,
- * whether fulcrumd is up or not, and fulcrumd's reconcile then finds it in
- * sync rather than behind. NULL with err saying why the store will not
- * do. */
+ * version in dp->version and under the digest its log vouches for in
+ * dp->digest: a restarted dataplane forwards for them at once, whether
+ * fulcrumd is up or not, and fulcrumd's reconcile then finds it in sync
+ * rather than behind, and its next push can be a conditional one
+ * (control.h). NULL with err saying why the store will not do. */
 static struct fwd_state *state_from_store(struct dataplane *dp,
 					  const struct fwd_port *ports,
-					  uint64_t *version, char *err,
-					  size_t err_len)
+					  char *err, size_t err_len)
 {
 	const struct dataplane_config *cfg = &dp->cfg;
-	struct service_config *want;
-	struct fwd_state *s;
+	struct fwd_state *s = NULL;
 	struct fwd_update u;
-	json_t *state;
-	uint32_t n;
-	int rc;
 
-	state = store_read_state(cfg->state_store, version, err, err_len);
-	if (!state)
-		return NULL;
+	if (store_read_end(&early) < 0) {
+		snprintf(err, err_len, "%s", early.err);
+		goto out;
+	}
 	/* A store that was never changed vouches for no services: better
 	 * the ones the config names than an empty table. */
-	if (*version == 0) {
-		json_decref(state);
+	if (early.version == 0) {
 		snprintf(err, err_len, "%s holds no committed change yet",
 			 cfg->state_store);
-		return NULL;
+		goto out;
 	}
-	rc = state_json_parse(json_object_get(state, "services"), &want, &n,
-			      err, err_len);
-	json_decref(state);
-	if (rc < 0)
-		return NULL;
 	s = fwd_state_empty(cfg, ports, dp->n_ports, dp->neigh);
 	if (!s) {
 		snprintf(err, err_len, "out of memory building the forwarding "
 			 "state");
-	} else if (fwd_update_prepare(s, want, n, 1, &u, err, err_len) < 0) {
+	} else if (fwd_update_prepare(s, early.fs.want, (uint32_t)early.fs.n,
+				      1, &u, err, err_len) < 0) {
 		fwd_state_free_index(s);
 		s = NULL;
 	} else {
 		/* nothing reads s yet: no grace period to wait for */
 		fwd_update_publish(&s, &u);
 		fwd_update_finish(&u);
+		dp->version = early.version;
+		memcpy(dp->digest, early.digest, sizeof(dp->digest));
 	}
-	state_json_free(want, n);
+out:
+	store_read_drop(&early);
 	return s;
 }
 
@@ -162,19 +286,16 @@ static int build_state(struct dataplane *dp, const struct fwd_port *ports,
 {
 	const struct dataplane_config *cfg = &dp->cfg;
 	const char *path = cfg->state_store;
-	uint64_t version;
 	char why[1024];
 
 	if (path[0] && access(path, F_OK) < 0 && errno == ENOENT) {
 		printf("fulcrum-dataplane: no state store at %s yet\n", path);
 	} else if (path[0]) {
-		dp->fwd = state_from_store(dp, ports, &version, why,
-					   sizeof(why));
+		dp->fwd = state_from_store(dp, ports, why, sizeof(why));
 		if (dp->fwd) {
-			dp->version = version;
 			printf("fulcrum-dataplane: %u service(s) from the "
 			       "state store %s, version %" PRIu64 "\n",
-			       dp->fwd->n_services, path, version);
+			       dp->fwd->n_services, path, dp->version);
 			return 0;
 		}
 		/* why names the store */
@@ -344,10 +465,12 @@ int main(int argc, char **argv)
 		return problems ? 1 : 0;
 	}
 
+	store_read_begin(&early, dp.cfg.state_store);
 	eal_argc = eal_args(&dp.cfg, eal_argv, eal_buf, sizeof(eal_buf));
 	if (eal_argc < 0 || rte_eal_init(eal_argc, eal_argv) < 0) {
 		fprintf(stderr, "fulcrum-dataplane: EAL init failed: %s\n",
 			rte_strerror(rte_errno));
+		store_read_drop(&early);
 		config_free(&dp.cfg);
 		return 1;
 	}
@@ -356,7 +479,10 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 
 	dp.control_fd = -1;
-	if (start(&dp, err, sizeof(err)) < 0 ||
+	rc = start(&dp, err, sizeof(err));
+	/* a start that failed before it came to the store's services */
+	store_read_drop(&early);
+	if (rc < 0 ||
 	    (dp.cfg.control_socket[0] &&
 	     control_start(&dp, dp.cfg.control_socket, err, sizeof(err)) < 0)) {
 		fprintf(stderr, "fulcrum-dataplane: %s\n", err);

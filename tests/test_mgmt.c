@@ -33,15 +33,19 @@
 #include "plan.h"
 
 /* A dataplane that answers "state" with what it was given and "apply"
- * by taking the pushed state, keeping every apply it got. */
+ * by taking the pushed state, keeping every apply it got; a conditional
+ * apply it refuses, as the real one does, unless it runs the version and
+ * digest expected. */
 struct fake_dp {
 	pthread_t thread;
 	int lfd;
 	volatile bool stop;
 	pthread_mutex_t lock;
 	json_int_t version;
+	char digest[STORE_DIGEST_LEN];   /* as the last apply labelled it */
 	json_t *services;
 	json_t *applied;        /* the apply requests, in order */
+	unsigned int n_state;   /* "state" requests answered */
 	char path[DAEMON_TEXT_LEN];
 };
 
@@ -285,19 +289,30 @@ static uint64_t commit_ok(struct env *e, const char *text)
 static json_t *fake_answer(struct fake_dp *f, const json_t *req)
 {
 	const char *cmd = json_string_value(json_object_get(req, "cmd"));
-	json_t *resp;
+	json_t *expect = json_object_get(req, "expect"), *resp;
 
 	pthread_mutex_lock(&f->lock);
 	if (cmd && strcmp(cmd, "state") == 0 && json_is_null(f->services)) {
 		/* a broken dataplane: an answer without its services */
 		resp = json_pack("{s:b, s:I}", "ok", 1, "version", f->version);
 	} else if (cmd && strcmp(cmd, "state") == 0) {
+		f->n_state++;
 		resp = json_pack("{s:b, s:I, s:O}", "ok", 1, "version",
 				 f->version, "services", f->services);
+	} else if (cmd && strcmp(cmd, "apply") == 0 && expect &&
+		   !(f->digest[0] && json_integer_value(json_object_get(
+				expect, "version")) == f->version &&
+		     strcmp(json_string_value(json_object_get(expect, "digest")),
+			    f->digest) == 0)) {
+		resp = json_pack("{s:b, s:b, s:s}", "ok", 0, "stale", 1,
+				 "error", "not as expected");
 	} else if (cmd && strcmp(cmd, "apply") == 0 &&
 		   json_is_integer(json_object_get(req, "version")) &&
 		   json_is_array(json_object_get(req, "services"))) {
+		const char *d = json_string_value(json_object_get(req, "digest"));
+
 		json_array_append_new(f->applied, json_deep_copy(req));
+		snprintf(f->digest, sizeof(f->digest), "%s", d ? d : "");
 		f->version = json_integer_value(json_object_get(req, "version"));
 		json_decref(f->services);
 		f->services = json_deep_copy(json_object_get(req, "services"));
@@ -1228,6 +1243,89 @@ static void test_sync_pushes_when_behind(void **state)
 	pthread_mutex_unlock(&f->lock);
 }
 
+static unsigned int fake_n_state(struct fake_dp *f)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&f->lock);
+	n = f->n_state;
+	pthread_mutex_unlock(&f->lock);
+	return n;
+}
+
+/* Once in sync, a commit pushes on condition that the dataplane still
+ * runs what fulcrumd last saw, without reading its state first; and one
+ * that runs something else by then is not overwritten. */
+static void test_sync_conditional_push(void **state)
+{
+	struct env *e = *state;
+	char digest[STORE_DIGEST_LEN];
+	struct fake_dp *f;
+	unsigned int reads;
+	json_t *r, *got;
+
+	commit_ok(e, CHANGE(ADD_WEB));
+	f = fake_start(e, 0, "[]");
+	sync_reconcile(&e->d.sync, e->d.store);
+	assert_int_equal(e->d.sync.status, SYNC_IN_SYNC);
+	assert_int_equal(fake_n_applied(f), 1);
+	store_digest(e->d.store, digest);
+
+	reads = fake_n_state(f);
+	commit_ok(e, CHANGE(ADD_DNS));
+	assert_int_equal(fake_n_state(f), reads);
+	assert_int_equal(fake_n_applied(f), 2);
+	pthread_mutex_lock(&f->lock);
+	got = json_array_get(f->applied, 1);
+	assert_int_equal(int_at(got, "expect.version"), 1);
+	assert_string_equal(str_at(got, "expect.digest"), digest);
+	store_digest(e->d.store, digest);
+	assert_string_equal(str_at(got, "digest"), digest);
+	assert_string_equal(f->digest, digest);
+	pthread_mutex_unlock(&f->lock);
+	assert_int_equal(e->d.sync.status, SYNC_IN_SYNC);
+	assert_int_equal(e->d.sync.dp_version, 2);
+	/* the label is the digest the full check computes from the state */
+	sync_reconcile(&e->d.sync, e->d.store);
+	assert_int_equal(e->d.sync.status, SYNC_IN_SYNC);
+	assert_string_equal(e->d.sync.dp_digest, digest);
+
+	/* someone else puts a state in meanwhile: held, not overwritten */
+	pthread_mutex_lock(&f->lock);
+	f->version = 9;
+	snprintf(f->digest, sizeof(f->digest), "%s", "elsewhere");
+	json_decref(f->services);
+	f->services = parse("[" WEB_ONE "]");
+	pthread_mutex_unlock(&f->lock);
+	r = ask_ok(e, CHANGE("{\"op\": \"backend_add\", \"service\": \"dns\","
+			     " \"addr\": \"10.0.2.2\", \"weight\": 1}"));
+	assert_true(json_is_false(json_object_get(r, "live")));
+	assert_non_null(strstr(str_at(r, "note"), "held"));
+	json_decref(r);
+	assert_int_equal(fake_n_applied(f), 2);
+	assert_int_equal(e->d.sync.status, SYNC_HOLD);
+
+	/* the same version, but no label (an older pusher's, a restart from
+	 * the config): read, found behind, pushed in full */
+	pthread_mutex_lock(&f->lock);
+	f->version = 2;
+	f->digest[0] = '\0';
+	json_decref(f->services);
+	f->services = json_deep_copy(json_object_get(json_array_get(
+		f->applied, 1), "services"));
+	pthread_mutex_unlock(&f->lock);
+	e->d.sync.status = SYNC_IN_SYNC;
+	e->d.sync.dp_version = 2;
+	reads = fake_n_state(f);
+	r = ask_ok(e, CHANGE("{\"op\": \"backend_add\", \"service\": \"dns\","
+			     " \"addr\": \"10.0.2.3\", \"weight\": 1}"));
+	assert_true(json_is_true(json_object_get(r, "live")));
+	json_decref(r);
+	assert_int_equal(fake_n_state(f), reads + 1);
+	assert_int_equal(fake_n_applied(f), 3);
+	assert_int_equal(e->d.sync.dp_version, store_version(e->d.store));
+}
+
 static void test_sync_holds_when_ahead(void **state)
 {
 	struct env *e = *state;
@@ -1727,8 +1825,9 @@ static size_t files_set_aside(struct env *e)
 static void assert_file_holds_memory(struct env *e)
 {
 	char mem[STORE_DIGEST_LEN], disk[STORE_DIGEST_LEN];
+	char logged[STORE_DIGEST_LEN];
 	uint64_t version;
-	json_t *st = store_read_state(e->d.cfg.store, &version, err,
+	json_t *st = store_read_state(e->d.cfg.store, &version, logged, err,
 				      sizeof(err));
 
 	if (!st)
@@ -1738,6 +1837,7 @@ static void assert_file_holds_memory(struct env *e)
 				     sizeof(err)), 0);
 	store_digest(e->d.store, mem);
 	assert_string_equal(disk, mem);
+	assert_string_equal(logged, mem);
 	json_decref(st);
 }
 
@@ -1964,6 +2064,7 @@ int main(void)
 		cmocka_unit_test(test_jsonline_oversized),
 		cmocka_unit_test(test_jsonline_valid),
 		T(test_sync_pushes_when_behind),
+		T(test_sync_conditional_push),
 		T(test_sync_holds_when_ahead),
 		T(test_sync_no_blind_push),
 		T(test_sync_holds_when_diverged),

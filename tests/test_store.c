@@ -5,6 +5,7 @@
  * directory of its own under /tmp. */
 #define _XOPEN_SOURCE 700
 #include <ftw.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,6 +32,7 @@ struct env {
 };
 
 static char err[1024];
+static char digest[STORE_DIGEST_LEN];   /* store_read_state's */
 
 static const struct change_meta alice = {
 	.user = "alice", .uid = 1000, .environment = "prod",
@@ -811,6 +813,132 @@ static void test_backup(void **state)
 	store_close(b);
 }
 
+/* Every row of the tables at path, in key order, as text. */
+static char *rows_of(const char *path)
+{
+	static const char *const tables[] = {
+		"meta", "services", "backends", "change_log",
+	};
+	size_t cap = 1 << 16, len = 0;
+	char *out = calloc(1, cap);
+	sqlite3 *db = NULL;
+
+	assert_non_null(out);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
+			 SQLITE_OK);
+	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+		char sql[128];
+		sqlite3_stmt *q;
+
+		snprintf(sql, sizeof(sql), "SELECT * FROM %s ORDER BY 1, 2",
+			 tables[t]);
+		assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL),
+				 SQLITE_OK);
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			for (int c = 0; c < sqlite3_column_count(q); c++) {
+				const char *v = (const char *)sqlite3_column_text(q, c);
+				size_t n = strlen(v ? v : "") + 2;
+
+				while (len + n + 1 > cap) {
+					out = realloc(out, cap *= 2);
+					assert_non_null(out);
+				}
+				len += (size_t)snprintf(out + len, cap - len,
+							"%s%c", v ? v : "",
+							c + 1 < sqlite3_column_count(q) ?
+							'|' : '\n');
+			}
+		}
+		sqlite3_finalize(q);
+	}
+	sqlite3_close(db);
+	return out;
+}
+
+static void assert_same_rows(const char *a, const char *b)
+{
+	char *x = rows_of(a), *y = rows_of(b);
+
+	if (strcmp(x, y) != 0)
+		fail_msg("%s and %s differ:\n%s\n--\n%s", a, b, x, y);
+	free(x);
+	free(y);
+}
+
+/* Changes reach the copy one by one, not as whole copies: it must hold
+ * the very rows the store holds, log entries and their times included,
+ * after each of them. */
+static void test_backup_follows_each_change(void **state)
+{
+	struct env *e = *state;
+
+	for (size_t i = 0; i < N_STEPS; i++) {
+		commit(e->st, steps[i]);
+		assert_null(store_backup_error(e->st));
+		assert_same_rows(e->path, e->backup);
+	}
+	reopen(e);
+	commit(e->st, web);
+	assert_same_rows(e->path, e->backup);
+}
+
+/* A change that rewrites much of the store reaches the copy as a whole
+ * copy instead (more than 10,000 rows here), and the changes after it go
+ * row by row again: the copy holds the store's rows either way. */
+static void test_backup_after_big_change(void **state)
+{
+	struct env *e = *state;
+	size_t cap = 1 << 20, len = 0;
+	char *ops = malloc(cap);
+
+	assert_non_null(ops);
+	len += (size_t)snprintf(ops + len, cap - len, "[");
+	for (int s = 0; s < 101; s++) {
+		len += (size_t)snprintf(ops + len, cap - len, "%s{\"op\":"
+					" \"service_add\", \"name\": \"s%d\","
+					" \"vip\": \"10.64.0.%d\", \"proto\":"
+					" \"tcp\", \"port\": 80, \"mode\":"
+					" \"ipip\", \"backends\": [",
+					s ? ", " : "", s, s + 1);
+		for (int b = 0; b < 100; b++)
+			len += (size_t)snprintf(ops + len, cap - len,
+						"%s{\"addr\": \"10.%d.0.%d\","
+						" \"weight\": 1}", b ? ", " : "",
+						128 + b, s + 1);
+		len += (size_t)snprintf(ops + len, cap - len, "]}");
+	}
+	snprintf(ops + len, cap - len, "]");
+	assert_true(len < cap - 2);
+	commit(e->st, web);
+	commit(e->st, ops);
+	assert_null(store_backup_error(e->st));
+	assert_same_rows(e->path, e->backup);
+	commit(e->st, dns);
+	assert_same_rows(e->path, e->backup);
+	free(ops);
+}
+
+/* A copy changed behind the store's back is never patched: the next
+ * change copies the whole store over it, or makes it anew. */
+static void test_backup_changed_behind_back(void **state)
+{
+	struct env *e = *state;
+	sqlite3 *db = NULL;
+
+	for (size_t i = 0; i < 3; i++)
+		commit(e->st, steps[i]);
+	assert_int_equal(sqlite3_open(e->backup, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DELETE FROM backends", NULL, NULL,
+				      NULL), SQLITE_OK);
+	sqlite3_close(db);
+	commit(e->st, steps[3]);
+	assert_same_rows(e->path, e->backup);
+
+	assert_int_equal(unlink(e->backup), 0);
+	commit(e->st, steps[4]);
+	assert_same_rows(e->path, e->backup);
+}
+
 /* A copy that cannot be written does not cost the change. */
 static void test_backup_failure_keeps_commit(void **state)
 {
@@ -992,18 +1120,55 @@ static bool exists(const char *path, const char *suffix)
 	return access(name, F_OK) == 0;
 }
 
-/* store_read_state must give what store_state gives, at its version. */
+/* store_read_services' services, put back into store_state's shape. */
+static int as_json(const struct store_service *s, size_t i, void *arg)
+{
+	json_t *services = arg, *backends = json_array();
+	char text[INET6_ADDRSTRLEN];
+
+	assert_int_equal(json_array_size(services), i);
+	for (uint32_t j = 0; j < s->n_backends; j++)
+		json_array_append_new(backends, json_pack(
+			"{s:s, s:I, s:s}", "addr",
+			ip_addr_str(&s->backends[j].addr, s->family, text,
+				    sizeof(text)),
+			"weight", (json_int_t)s->backends[j].weight,
+			"state", s->backends[j].state));
+	json_array_append_new(services, json_pack(
+		"{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:o}", "name", s->name,
+		"vip", ip_addr_str(&s->vip, s->family, text, sizeof(text)),
+		"proto", s->proto == IPPROTO_TCP ? "tcp" : "udp",
+		"port", (json_int_t)s->port, "mode", s->mode,
+		"table_size", (json_int_t)s->table_size,
+		"gue_port", (json_int_t)s->gue_port, "backends", backends));
+	return 0;
+}
+
+/* store_read_state must give what store_state gives, at its version, and
+ * store_read_services the very same services. */
 static void assert_read_state(const char *path, const json_t *want,
 			      uint64_t want_version)
 {
-	uint64_t version = 0;
-	json_t *got = store_read_state(path, &version, err, sizeof(err));
+	char digest2[STORE_DIGEST_LEN];
+	uint64_t version = 0, version2 = 0;
+	json_t *got = store_read_state(path, &version, digest, err, sizeof(err));
+	json_t *services = json_array();
+	size_t n = 0;
 
 	if (!got)
 		fail_msg("store_read_state: %s", err);
 	assert_int_equal(version, want_version);
 	assert_true(json_equal(got, (json_t *)want));
 	json_decref(got);
+
+	if (store_read_services(path, &version2, digest2, &n, as_json,
+				services, err, sizeof(err)) < 0)
+		fail_msg("store_read_services: %s", err);
+	assert_int_equal(version2, want_version);
+	assert_string_equal(digest2, digest);
+	assert_int_equal(n, json_array_size(services));
+	assert_true(json_equal(services, json_object_get(want, "services")));
+	json_decref(services);
 }
 
 static char wal_path[160];
@@ -1065,6 +1230,7 @@ static void test_read_state_after_crash(void **state)
 {
 	struct env *e = *state;
 	struct snapshot db, wal;
+	char want_digest[STORE_DIGEST_LEN];
 	uint64_t version = 0;
 	json_t *got, *want;
 	pid_t pid;
@@ -1087,7 +1253,7 @@ static void test_read_state_after_crash(void **state)
 	assert_true(exists(e->path, "-wal"));
 	db = snapshot(e->path);
 	wal = snapshot(wal_of(e));
-	got = store_read_state(e->path, &version, err, sizeof(err));
+	got = store_read_state(e->path, &version, digest, err, sizeof(err));
 	if (!got)
 		fail_msg("store_read_state: %s", err);
 	assert_unchanged(e->path, &db);
@@ -1097,6 +1263,8 @@ static void test_read_state_after_crash(void **state)
 	want = state_of(e->st);
 	assert_int_equal(version, 2);
 	assert_int_equal(store_version(e->st), 2);
+	store_digest(e->st, want_digest);
+	assert_string_equal(digest, want_digest);
 	assert_true(json_equal(got, want));
 	json_decref(got);
 	json_decref(want);
@@ -1118,20 +1286,20 @@ static void test_read_state_refuses_tampered(void **state)
 	assert_int_equal(sqlite3_exec(db_conn, "UPDATE backends SET weight = 7",
 				      NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db_conn);
-	assert_null(store_read_state(e->path, &version, err, sizeof(err)));
+	assert_null(store_read_state(e->path, &version, digest, err, sizeof(err)));
 	assert_non_null(strstr(err, "the change log says"));
 
 	store_close(e->st);
 	e->st = NULL;
 	db = snapshot(e->path);
-	assert_null(store_read_state(e->path, &version, err, sizeof(err)));
+	assert_null(store_read_state(e->path, &version, digest, err, sizeof(err)));
 	assert_non_null(strstr(err, "the change log says"));
 	assert_unchanged(e->path, &db);
 	assert_false(exists(e->path, "-wal"));
 
 	/* nothing there; something that is not a store */
 	snprintf(path, sizeof(path), "%s/none.db", e->dir);
-	assert_null(store_read_state(path, &version, err, sizeof(err)));
+	assert_null(store_read_state(path, &version, digest, err, sizeof(err)));
 	assert_non_null(strstr(err, path));
 	assert_false(exists(path, ""));
 	snprintf(path, sizeof(path), "%s/garbage.db", e->dir);
@@ -1139,7 +1307,7 @@ static void test_read_state_refuses_tampered(void **state)
 	assert_non_null(f);
 	fputs("not a database\n", f);
 	fclose(f);
-	assert_null(store_read_state(path, &version, err, sizeof(err)));
+	assert_null(store_read_state(path, &version, digest, err, sizeof(err)));
 	assert_non_null(strstr(err, path));
 }
 
@@ -1160,6 +1328,9 @@ int main(void)
 		T(test_state_at),
 		T(test_backup),
 		T(test_backup_failure_keeps_commit),
+		T(test_backup_follows_each_change),
+		T(test_backup_after_big_change),
+		T(test_backup_changed_behind_back),
 		T(test_reopen_keeps_everything),
 		T(test_many),
 		T(test_digest_canonical),

@@ -1,0 +1,154 @@
+/* The dataplane's control socket, as control_handle serves it: a
+ * conditional apply goes ahead only while the dataplane runs the version
+ * and digest it expects, which is what lets fulcrumd push without reading
+ * the whole state back first; anything else leaves the live state as it
+ * was. */
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <rte_cycles.h>
+#include <rte_malloc.h>
+#include <rte_rcu_qsbr.h>
+
+#include "control.h"
+#include "dataplane.h"
+#include "fixture.h"
+#include "test_env.h"
+
+#define D1 "1111111111111111111111111111111111111111111111111111111111111111"
+#define D2 "2222222222222222222222222222222222222222222222222222222222222222"
+
+struct env {
+	struct fixture f;
+	struct dataplane dp;
+};
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	size_t size = rte_rcu_qsbr_get_memsize(1);
+
+	test_env_init();
+	fixture_init(&e->f);
+	fixture_service(&e->f, "web", "10.0.0.100", IPPROTO_TCP, 80,
+			FWD_L2DSR, 4);
+	if (fixture_start(&e->f, 4096, true) < 0)
+		return -1;
+	/* no reader registers: a grace period is over at once */
+	e->dp.rcu = rte_zmalloc("rcu", size, RTE_CACHE_LINE_SIZE);
+	if (!e->dp.rcu || rte_rcu_qsbr_init(e->dp.rcu, 1) != 0)
+		return -1;
+	e->dp.fwd = e->f.fwd;
+	e->dp.tsc_hz = rte_get_tsc_hz();
+	e->dp.start_tsc = rte_rdtsc();
+	*state = e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+
+	/* what the applies left live is the fixture's to free */
+	e->f.fwd = e->dp.fwd;
+	fixture_stop(&e->f);
+	rte_free(e->dp.rcu);
+	free(e);
+	return 0;
+}
+
+/* An apply of web with n backends, as version v, with the rest of the
+ * request (digest, expect) in extra. */
+static json_t *apply(struct env *e, json_int_t v, unsigned int n,
+		     const char *extra)
+{
+	char text[4096];
+	int len = snprintf(text, sizeof(text), "{\"cmd\": \"apply\", \"version\":"
+			   " %lld, \"services\": [{\"name\": \"web\", \"vip\":"
+			   " \"10.0.0.100\", \"proto\": \"tcp\", \"port\": 80,"
+			   " \"mode\": \"l2dsr\", \"backends\": [",
+			   (long long)v);
+	json_t *req, *resp;
+
+	for (unsigned int i = 0; i < n; i++)
+		len += snprintf(text + len, sizeof(text) - (size_t)len,
+				"%s{\"addr\": \"10.0.0.%u\"}", i ? ", " : "",
+				10 + i);
+	snprintf(text + len, sizeof(text) - (size_t)len, "]}]%s}", extra);
+	req = json_loads(text, 0, NULL);
+	assert_non_null(req);
+	resp = control_handle(&e->dp, req);
+	json_decref(req);
+	return resp;
+}
+
+static void assert_applied(json_t *resp, bool applied)
+{
+	assert_true(json_is_boolean(json_object_get(resp, "ok")));
+	if (applied != json_is_true(json_object_get(resp, "ok")))
+		fail_msg("%s", json_string_value(json_object_get(resp, "error")));
+	if (!applied)
+		assert_true(json_is_true(json_object_get(resp, "stale")));
+	json_decref(resp);
+}
+
+static uint32_t n_backends(struct env *e)
+{
+	for (uint32_t id = 0; id < e->dp.fwd->capacity; id++)
+		if (e->dp.fwd->services[id])
+			return service_table_get(e->dp.fwd->services[id])
+				->n_backends;
+	return 0;
+}
+
+static void test_conditional_apply(void **state)
+{
+	struct env *e = *state;
+
+	/* labelled: the dataplane keeps the digest with the version */
+	assert_applied(apply(e, 1, 5, ", \"digest\": \"" D1 "\""), true);
+	assert_int_equal(e->dp.version, 1);
+	assert_string_equal(e->dp.digest, D1);
+	assert_int_equal(n_backends(e), 5);
+
+	/* expecting another digest, or another version: refused, unchanged */
+	assert_applied(apply(e, 2, 6, ", \"digest\": \"" D2 "\", \"expect\":"
+			     " {\"version\": 1, \"digest\": \"" D2 "\"}"), false);
+	assert_applied(apply(e, 2, 6, ", \"digest\": \"" D2 "\", \"expect\":"
+			     " {\"version\": 0, \"digest\": \"" D1 "\"}"), false);
+	assert_int_equal(e->dp.version, 1);
+	assert_string_equal(e->dp.digest, D1);
+	assert_int_equal(n_backends(e), 5);
+
+	/* as expected: applied, and labelled anew */
+	assert_applied(apply(e, 2, 6, ", \"digest\": \"" D2 "\", \"expect\":"
+			     " {\"version\": 1, \"digest\": \"" D1 "\"}"), true);
+	assert_int_equal(e->dp.version, 2);
+	assert_string_equal(e->dp.digest, D2);
+	assert_int_equal(n_backends(e), 6);
+
+	/* an apply without a label clears it: nothing can expect it then,
+	 * not even an empty digest */
+	assert_applied(apply(e, 3, 7, ""), true);
+	assert_string_equal(e->dp.digest, "");
+	assert_applied(apply(e, 4, 8, ", \"expect\": {\"version\": 3,"
+			     " \"digest\": \"\"}"), false);
+	assert_int_equal(e->dp.version, 3);
+	assert_int_equal(n_backends(e), 7);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_conditional_apply, setup,
+						teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
