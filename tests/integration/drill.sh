@@ -12,7 +12,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_root
 
-PY=/usr/bin/python3
 HEAL_WITHIN_MS=3000
 
 # healed N: true once fulcrumd has reported N rebuilds and the store is

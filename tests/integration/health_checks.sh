@@ -12,7 +12,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_root
 
-PY=/usr/bin/python3
 INTERVAL_MS=500
 RISE=2
 FALL=5     # wider than the spread of three nginx exits (up to 1.5 s each)

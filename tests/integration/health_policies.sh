@@ -16,7 +16,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_root
 
-PY=/usr/bin/python3
 VIP2=10.99.0.101
 INTERVAL_MS=500
 FALL=3

@@ -31,23 +31,20 @@ for ((run = 0; run < 30; run++)); do
 		fail "wrk failed: $(cat "$WORK/wrk.txt")"
 	grep -q 'Socket errors\|Non-2xx' "$WORK/wrk.txt" &&
 		fail "wrk saw errors: $(cat "$WORK/wrk.txt")"
-	(($(per_backend requests | awk '{s += $2} END {print s}') >= 10000)) &&
+	(($(per_backend | awk '{s += $2} END {print s}') >= 10000)) &&
 		break
 done
-total=$(per_backend requests | awk '{s += $2} END {print s}')
+total=$(per_backend | awk '{s += $2} END {print s}')
 ((total >= 10000)) || fail "only $total requests reached the backends"
-flows=0
+# the split over flows from fixed ports (split_flows.py says why)
+split=$(client $PY "$ROOT/tests/integration/split_flows.py" "$VIP" 10000 3000) ||
+	fail "the flows for the split failed: $split"
 while read -r name n; do
-	flows=$((flows + n))
-	counts+=("$name=$n")
-done < <(per_backend flows)
-for c in "${counts[@]}"; do
-	n=${c#*=}
-	# within 10% of an equal share
-	((n * 30 >= flows * 9 && n * 30 <= flows * 11)) ||
-		fail "uneven split of $flows flows: ${counts[*]}; connections: $(per_backend requests | xargs)"
-done
-pass "$total connections in $flows flows, no errors; flows split ${counts[*]}, connections $(per_backend requests | awk '{printf "%s=%s ", $1, $2}')"
+	# within 10% of an equal share of 3000
+	((n >= 900 && n <= 1100)) || fail "uneven split of 3000 flows: $(xargs <<<"$split")"
+done <<<"$split"
+(($(wc -l <<<"$split") == 3)) || fail "not every backend took flows: $(xargs <<<"$split")"
+pass "$total connections, no errors; 3000 flows split $(xargs <<<"$split")"
 
 # UDP: every datagram answered, by every backend in turn
 client /usr/bin/python3 - "$VIP" >"$WORK/udp.txt" <<'EOF' || fail "UDP: $(cat "$WORK/udp.txt")"

@@ -10,7 +10,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 FLOWS=2000
 VIP=10.98.0.100
-PY=/usr/bin/python3
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 

@@ -10,7 +10,6 @@ require_root
 topology_up 4
 start_dataplane "$ROOT/tests/integration/config/static.ini"
 SOCK=/run/fulcrum-test/dataplane.sock
-PY=/usr/bin/python3
 
 state=$($PY "$ROOT/tests/integration/dpctl.py" "$SOCK" '{"cmd": "state"}' |
 	$PY -c 'import json, sys

@@ -7,7 +7,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_root
 
-PY=/usr/bin/python3
 FD_PID=
 STORE=$WORK/state.db
 export FULCRUM_SOCKET=$WORK/fulcrumd.sock FULCRUM_ENV=demo
