@@ -1,9 +1,11 @@
-/* The state's digest is defined on its canonical JSON text, so that anyone
- * holding the state as JSON can check it. Building that text with jansson
- * costs more than the rest of a commit together once there are a million
- * backends, so it is written here directly from the model, byte for byte
+/* The state's digest is defined on the canonical JSON text of each service
+ * (model.h), so that anyone holding the state as JSON can check it. Each
+ * service's text is written here directly from the model, byte for byte
  * what json_dumps(JSON_SORT_KEYS | JSON_COMPACT) writes, and streamed
- * through SHA-256 without ever being held whole. No string needs escaping:
+ * through SHA-256: jansson would cost more than the rest of a commit. Its
+ * hash is kept with the service until a change makes a new copy of it, so
+ * that a commit rehashes what it touched and not a million backends (that
+ * took 134 ms a commit on a store of 10,000 x 100). No string needs escaping:
  * names are letters, digits, '-', '_' and '.', and the rest are addresses
  * and fixed words. */
 #include "model.h"
@@ -98,31 +100,46 @@ static void put_service(struct sink *k, const struct service *s)
 	PUT(k, "\"}");
 }
 
+/* s's hash, into its cache: the sink's buffer is reused for each */
+static int hash_service(struct sink *k, struct service *s)
+{
+	unsigned int md_len = 0;
+
+	k->n = 0;
+	k->ok = EVP_DigestInit_ex(k->md, EVP_sha256(), NULL) == 1;
+	put_service(k, s);
+	flush(k);
+	if (!k->ok || EVP_DigestFinal_ex(k->md, s->hash, &md_len) != 1 ||
+	    md_len != sizeof(s->hash))
+		return -1;
+	s->hashed = true;
+	return 0;
+}
+
 int model_digest(const struct model *m, char out[65])
 {
 	const struct service **sorted = model_sorted(m);
 	struct sink *k = malloc(sizeof(*k));
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int md_len = 0;
+	EVP_MD_CTX *top = EVP_MD_CTX_new();
 	int rc = -1;
 
-	if (!sorted || !k)
+	if (!sorted || !k || !top)
 		goto out;
 	k->md = EVP_MD_CTX_new();
-	k->n = 0;
-	k->ok = k->md && EVP_DigestInit_ex(k->md, EVP_sha256(), NULL) == 1;
-	if (!k->ok)
+	if (!k->md || EVP_DigestInit_ex(top, EVP_sha256(), NULL) != 1)
 		goto out_md;
-	PUT(k, "{\"services\":[");
 	for (size_t i = 0; i < m->by_name.n; i++) {
-		if (i)
-			PUT(k, ",");
-		put_service(k, sorted[i]);
+		/* the cache is the model's own bookkeeping, not its state */
+		struct service *s = (struct service *)sorted[i];
+
+		if ((!s->hashed && hash_service(k, s) < 0) ||
+		    EVP_DigestUpdate(top, s->name, strlen(s->name) + 1) != 1 ||
+		    EVP_DigestUpdate(top, s->hash, sizeof(s->hash)) != 1)
+			goto out_md;
 	}
-	PUT(k, "]}");
-	flush(k);
-	if (k->ok && EVP_DigestFinal_ex(k->md, md, &md_len) == 1 &&
-	    md_len == 32) {
+	if (EVP_DigestFinal_ex(top, md, &md_len) == 1 && md_len == 32) {
 		for (unsigned int i = 0; i < md_len; i++)
 			sprintf(out + 2 * i, "%02x", md[i]);
 		rc = 0;
@@ -130,6 +147,7 @@ int model_digest(const struct model *m, char out[65])
 out_md:
 	EVP_MD_CTX_free(k->md);
 out:
+	EVP_MD_CTX_free(top);
 	free(k);
 	free(sorted);
 	return rc;

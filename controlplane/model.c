@@ -220,6 +220,7 @@ struct service *model_add(struct model *m, const struct service *tmpl)
 	s->n_backends = s->cap = 0;
 	s->backends = NULL;
 	s->gen = m->gen;
+	s->hashed = false;
 	make_vip_key(&s->key, &s->vip, s->family, s->proto, s->port);
 	if (journal(m, s->name, NULL) < 0) {
 		free(s);
@@ -241,6 +242,7 @@ static struct service *service_copy(const struct service *orig, uint64_t gen)
 		return NULL;
 	*s = *orig;
 	s->gen = gen;
+	s->hashed = false;
 	s->cap = s->n_backends;
 	s->backends = NULL;
 	if (s->n_backends) {
@@ -264,8 +266,10 @@ struct service *model_edit(struct model *m, const char *name)
 		errno = ENOENT;
 		return NULL;
 	}
-	if (orig->gen == m->gen)
+	if (orig->gen == m->gen) {
+		orig->hashed = false;
 		return orig;
+	}
 	s = service_copy(orig, m->gen);
 	if (!s || journal(m, name, orig) < 0) {
 		service_free(s);

@@ -52,6 +52,11 @@ struct service {
 					 * order */
 	struct vip_key key;             /* as last indexed */
 	uint64_t gen;                   /* the change that made this copy */
+	/* SHA-256 of the service's canonical JSON, kept for the state's
+	 * digest (digest.c) while `hashed`; every copy the model hands out
+	 * to be modified starts without it */
+	unsigned char hash[32];
+	bool hashed;
 };
 
 struct journal_entry {
@@ -117,9 +122,12 @@ const struct service **model_sorted(const struct model *m);
  * memory. */
 json_t *model_to_json(const struct model *m);
 
-/* SHA-256, in hex, of json_dumps(model_to_json(m), JSON_SORT_KEYS |
- * JSON_COMPACT), without building either. Returns 0, or -1 when out of
- * memory. */
+/* The state's digest, in hex: SHA-256 over each service in name order,
+ * as its name, a NUL and the SHA-256 of its JSON object as
+ * json_dumps(..., JSON_SORT_KEYS | JSON_COMPACT) writes it; of nothing for
+ * the empty state. Two levels, so that a change costs the hashing of the
+ * services it touched and 64 bytes or so for each other one, not the
+ * rehashing of a million backends. Returns 0, or -1 when out of memory. */
 int model_digest(const struct model *m, char out[65]);
 
 #endif

@@ -52,7 +52,7 @@ struct store {
 
 static const char schema[] =
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-	"INSERT INTO meta VALUES ('schema_version', '1');"
+	"INSERT INTO meta VALUES ('schema_version', '2');"
 	"CREATE TABLE services ("
 	" name TEXT PRIMARY KEY, vip TEXT NOT NULL, proto TEXT NOT NULL,"
 	" port INTEGER NOT NULL, mode TEXT NOT NULL,"
@@ -74,7 +74,7 @@ static const char schema[] =
 	"CREATE TRIGGER change_log_no_delete BEFORE DELETE ON change_log"
 	" BEGIN SELECT RAISE(ABORT, 'change_log is append-only'); END;";
 
-_Static_assert(STORE_SCHEMA_VERSION == 1, "update the schema text");
+_Static_assert(STORE_SCHEMA_VERSION == 2, "update the schema text");
 
 static int failf(char *err, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -30,7 +30,7 @@
 
 #include "ip_addr.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_DIGEST_LEN 65          /* SHA-256 in hex, with the NUL */
 
 /* store_commit's outcomes besides -1 (refused, nothing changed). */
@@ -90,8 +90,8 @@ const char *store_backup_error(const struct store *st);
 /* The current state, or NULL with err. */
 json_t *store_state(struct store *st, char *err, size_t len);
 uint64_t store_version(const struct store *st);
-/* SHA-256, in hex, of the current state without its version, dumped with
- * JSON_SORT_KEYS | JSON_COMPACT. Returns 0. */
+/* The current state's digest, as model_digest defines it (model.h): of
+ * its services, not its version. Returns 0. */
 int store_digest(const struct store *st, char out[STORE_DIGEST_LEN]);
 
 /* The log from from_version on, oldest first, at most limit entries (0 =

@@ -1991,7 +1991,7 @@ static void test_heal_at_start(void **state)
 	assert_int_equal(access(e->d.cfg.store, F_OK), 0);
 	assert_int_equal(files_set_aside(e), 1);
 	/* for the teardown */
-	sql_behind_back(e, "UPDATE meta SET value = '1'"
+	sql_behind_back(e, "UPDATE meta SET value = '2'"
 			" WHERE key = 'schema_version'");
 	e->d.store = store_open(e->d.cfg.store, e->d.cfg.backup, err,
 				sizeof(err));

@@ -184,9 +184,9 @@ static void test_open_create(void **state)
 	assert_int_equal(store_version(e->st), 0);
 	assert_state(e->st, "{\"version\": 0, \"services\": []}");
 	store_digest(e->st, digest);
-	/* sha256 of {"services":[]} */
-	assert_string_equal(digest, "cb4f1ff5576b203a6563c2cabfce32833917581"
-			    "35eb0d8885d69075303c39c4e");
+	/* sha256 of nothing: no services */
+	assert_string_equal(digest, "e3b0c44298fc1c149afbf4c8996fb92427ae41e"
+			    "4649b934ca495991b7852b855");
 	h = store_history(e->st, 0, 0, err, sizeof(err));
 	assert_non_null(h);
 	assert_int_equal(json_array_size(h), 0);
@@ -1040,26 +1040,36 @@ static void test_many(void **state)
 	json_decref(at);
 }
 
-/* The digest is defined on jansson's canonical dump of the state without
- * its version; the store writes that text itself, and must match. */
+/* The digest is defined on jansson's canonical dump of each service
+ * (model.h); the store writes that text itself, keeps each service's hash
+ * between changes, and must match this, computed from the JSON alone. */
 static void assert_digest_is_canonical(struct store *st)
 {
 	char want[STORE_DIGEST_LEN], got[STORE_DIGEST_LEN];
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int md_len = 0;
-	json_t *s = state_of(st);
-	char *text;
+	unsigned char md[EVP_MAX_MD_SIZE], one[EVP_MAX_MD_SIZE];
+	unsigned int md_len = 0, one_len = 0;
+	EVP_MD_CTX *top = EVP_MD_CTX_new();
+	json_t *s = state_of(st), *svc;
+	size_t i;
 
-	json_object_del(s, "version");
-	text = json_dumps(s, JSON_SORT_KEYS | JSON_COMPACT);
-	assert_non_null(text);
-	assert_int_equal(EVP_Digest(text, strlen(text), md, &md_len,
-				    EVP_sha256(), NULL), 1);
-	for (unsigned int i = 0; i < md_len; i++)
-		sprintf(want + 2 * i, "%02x", md[i]);
+	assert_int_equal(EVP_DigestInit_ex(top, EVP_sha256(), NULL), 1);
+	json_array_foreach(json_object_get(s, "services"), i, svc) {
+		const char *name = json_string_value(json_object_get(svc, "name"));
+		char *text = json_dumps(svc, JSON_SORT_KEYS | JSON_COMPACT);
+
+		assert_non_null(text);
+		assert_int_equal(EVP_Digest(text, strlen(text), one, &one_len,
+					    EVP_sha256(), NULL), 1);
+		assert_int_equal(EVP_DigestUpdate(top, name, strlen(name) + 1), 1);
+		assert_int_equal(EVP_DigestUpdate(top, one, one_len), 1);
+		free(text);
+	}
+	assert_int_equal(EVP_DigestFinal_ex(top, md, &md_len), 1);
+	for (unsigned int k = 0; k < md_len; k++)
+		sprintf(want + 2 * k, "%02x", md[k]);
 	store_digest(st, got);
 	assert_string_equal(got, want);
-	free(text);
+	EVP_MD_CTX_free(top);
 	json_decref(s);
 }
 
@@ -1072,6 +1082,15 @@ static void test_digest_canonical(void **state)
 		commit(e->st, steps[i]);
 		assert_digest_is_canonical(e->st);
 	}
+	/* a change that edits a service and then fails leaves that service
+	 * as it was, kept hash and all */
+	commit(e->st, web);
+	assert_digest_is_canonical(e->st);
+	assert_refused(e, "[{\"op\": \"backend_set\", \"service\": \"web\","
+		       " \"addr\": \"10.0.1.3\", \"weight\": 9},"
+		       " {\"op\": \"service_del\", \"name\": \"nope\"}]",
+		       "nope");
+	assert_digest_is_canonical(e->st);
 }
 
 /* A file's bytes and modification time, to show that a reader left it
