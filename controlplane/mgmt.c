@@ -205,7 +205,7 @@ static json_t *assess(struct fulcrumd *d, const json_t *ops)
 	before = current_services(d, err, sizeof(err));
 	after = before ? plan_simulate(before, ops, err, sizeof(err)) : NULL;
 	if (after)
-		risk = plan_risk(before, after, d->cfg.blast_share,
+		risk = plan_risk(before, after, 0, d->cfg.blast_share,
 				 d->cfg.blast_services);
 	json_decref(before);
 	json_decref(after);

@@ -177,6 +177,11 @@ const char *model_touched(const struct model *m, size_t i)
 	return m->journal[i].name;
 }
 
+const struct service *model_touched_before(const struct model *m, size_t i)
+{
+	return m->journal[i].orig;
+}
+
 static int journal(struct model *m, const char *name, struct service *orig)
 {
 	if (m->n_journal == m->journal_cap) {
@@ -397,7 +402,7 @@ static json_t *backend_to_json(const struct backend *b, uint8_t family)
 			 "state", backend_state_name(b->state));
 }
 
-static json_t *service_to_json(const struct service *s)
+json_t *model_service_to_json(const struct service *s)
 {
 	char vip[INET6_ADDRSTRLEN];
 	json_t *backends = json_array();
@@ -449,7 +454,7 @@ json_t *model_to_json(const struct model *m)
 	services = json_array();
 	for (size_t i = 0; services && i < m->by_name.n; i++) {
 		if (json_array_append_new(services,
-					  service_to_json(sorted[i])) < 0) {
+					  model_service_to_json(sorted[i])) < 0) {
 			json_decref(services);
 			services = NULL;
 		}

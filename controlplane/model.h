@@ -90,6 +90,10 @@ void model_rollback(struct model *m);
  * name may be gone from the model now. */
 size_t model_n_touched(const struct model *m);
 const char *model_touched(const struct model *m, size_t i);
+/* What touched name i was before, when it is the name's first entry: the
+ * service, or NULL if the name was free. A later entry for the same name
+ * holds what it was part-way through the change. */
+const struct service *model_touched_before(const struct model *m, size_t i);
 
 const struct service *model_find(const struct model *m, const char *name);
 const struct service *model_find_vip(const struct model *m,
@@ -117,6 +121,10 @@ void service_backend_del(struct service *s, struct backend *b);
 
 /* The services by name; n = m->by_name.n. NULL when out of memory. */
 const struct service **model_sorted(const struct model *m);
+
+/* One service in the state's JSON shape (store.h); NULL when out of
+ * memory. */
+json_t *model_service_to_json(const struct service *s);
 
 /* {"services": [...]}, sorted as the dataplane wants it; NULL when out of
  * memory. */

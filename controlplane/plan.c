@@ -269,7 +269,8 @@ size_t plan_services_touched(const json_t *ops)
 }
 
 json_t *plan_risk(const json_t *before, const json_t *after,
-		  unsigned int share_pct, unsigned int max_services)
+		  size_t unchanged, unsigned int share_pct,
+		  unsigned int max_services)
 {
 	json_t *in_after = index_by(after, "name"), *list = json_array(), *svc;
 	json_t *ops = plan_ops(before, after);
@@ -323,7 +324,8 @@ json_t *plan_risk(const json_t *before, const json_t *after,
 	if (!why[0] && touched > max_services)
 		snprintf(why, sizeof(why), "it changes %zu services, more than "
 			 "%u at once", touched, max_services);
-	if (!why[0] && json_array_size(after) == 0 && json_array_size(before) > 0)
+	if (!why[0] && json_array_size(after) == 0 &&
+	    json_array_size(before) > 0 && unchanged == 0)
 		snprintf(why, sizeof(why), "it removes every service");
 	json_decref(ops);
 	json_decref(in_after);

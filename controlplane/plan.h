@@ -29,8 +29,11 @@ size_t plan_services_touched(const json_t *ops);
  * service loses more than share_pct of its active backends (one may always
  * go while another stays), when a service that had active backends is
  * deleted or left with none, when every service goes, or when more than
- * max_services services change. */
+ * max_services services change. before and after may be part of the
+ * state, the same services on both sides: `unchanged` counts the others,
+ * which stay as they are. */
 json_t *plan_risk(const json_t *before, const json_t *after,
-		  unsigned int share_pct, unsigned int max_services);
+		  size_t unchanged, unsigned int share_pct,
+		  unsigned int max_services);
 
 #endif

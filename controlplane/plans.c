@@ -133,22 +133,21 @@ static bool touches(const json_t *ops, const json_t *keys)
 	return false;
 }
 
-/* The services a restore aims at: the state at `version`, and with
- * replay_after the later changes that leave what it brings back alone,
- * applied in order. *replayed and *skipped list their versions. */
-static json_t *restore_target(struct fulcrumd *d, json_int_t version,
-			      bool replay_after, const json_t *now,
-			      json_t *replayed, json_t *skipped, char *err,
-			      size_t len)
+/* With replay_after, the changes after `version` that leave alone what
+ * a restore to it brings back, applied in order to target, the changed
+ * services as they were then; *replayed and *skipped list their versions.
+ * Every service they touch is among target's and now's. Returns target,
+ * or NULL with err. */
+static json_t *replay_after(struct fulcrumd *d, json_int_t version,
+			    json_t *target, const json_t *now,
+			    json_t *replayed, json_t *skipped, char *err,
+			    size_t len)
 {
-	json_t *target = services_of(store_state_at(d->store, (uint64_t)version,
-						    err, len));
-	json_t *log, *entry, *lost;
+	json_t *log = store_history(d->store, (uint64_t)version + 1, 0, err,
+				    len);
+	json_t *entry, *lost;
 	size_t i;
 
-	if (!target || !replay_after)
-		return target;
-	log = store_history(d->store, (uint64_t)version + 1, 0, err, len);
 	if (!log) {
 		json_decref(target);
 		return NULL;
@@ -173,48 +172,78 @@ static json_t *restore_target(struct fulcrumd *d, json_int_t version,
 	return target;
 }
 
+/* For a restore, the services changed since its version: *now as they
+ * are and the ops that take them back, with replay_after the later
+ * changes that can stay merged in. The rest of the state is left out,
+ * as the restore leaves it alone: it costs what changed, not the size of
+ * the state. */
+static json_t *restore_ops(struct fulcrumd *d, const json_t *req,
+			   json_t **now, json_t *replayed, json_t *skipped,
+			   char *err, size_t len)
+{
+	json_t *restore = json_object_get(req, "restore_to"), *target, *ops;
+	json_int_t version = json_integer_value(restore);
+
+	*now = NULL;
+	if (!json_is_integer(restore) || version < 0 ||
+	    (uint64_t)version > store_version(d->store)) {
+		snprintf(err, len, "restore_to must be a version from 0 to %"
+			 PRIu64, store_version(d->store));
+		return NULL;
+	}
+	if (store_changed_since(d->store, (uint64_t)version, &target, now, err,
+				len) < 0)
+		return NULL;
+	if (json_is_true(json_object_get(req, "replay_after")))
+		target = replay_after(d, version, target, *now, replayed,
+				      skipped, err, len);
+	if (!target) {
+		json_decref(*now);
+		*now = NULL;
+		return NULL;
+	}
+	ops = plan_ops(*now, target);
+	json_decref(target);
+	return ops;
+}
+
 json_t *plans_make(struct fulcrumd *d, const struct peer *peer,
 		   const json_t *req)
 {
-	json_t *now, *target = NULL, *ops, *after, *risk, *plan;
+	json_t *now = NULL, *ops = NULL, *after, *risk, *plan;
 	json_t *replayed = json_array(), *skipped = json_array();
 	json_t *restore = json_object_get(req, "restore_to");
 	const char *reason = json_string_value(json_object_get(req, "reason"));
+	size_t unchanged = 0;
 	char err[1024];
 
-	now = services_of(store_state(d->store, err, sizeof(err)));
-	if (!now)
-		goto fail;
 	if (restore) {
-		if (!json_is_integer(restore) || json_integer_value(restore) < 0 ||
-		    (uint64_t)json_integer_value(restore) >
-			    store_version(d->store)) {
-			snprintf(err, sizeof(err), "restore_to must be a version "
-				 "from 0 to %" PRIu64, store_version(d->store));
+		ops = restore_ops(d, req, &now, replayed, skipped, err,
+				  sizeof(err));
+		if (!ops)
+			goto fail;
+		unchanged = store_n_services(d->store) - json_array_size(now);
+	} else {
+		now = services_of(store_state(d->store, err, sizeof(err)));
+		if (!now)
+			goto fail;
+		if (json_is_array(json_object_get(req, "services"))) {
+			ops = plan_ops(now, json_object_get(req, "services"));
+		} else if (json_is_array(json_object_get(req, "ops"))) {
+			ops = json_incref(json_object_get(req, "ops"));
+		} else {
+			snprintf(err, sizeof(err), "a plan needs 'ops', "
+				 "'services' or 'restore_to'");
 			goto fail;
 		}
-		target = restore_target(d, json_integer_value(restore),
-					json_is_true(json_object_get(req,
-								     "replay_after")),
-					now, replayed, skipped, err, sizeof(err));
-		if (!target)
-			goto fail;
-		ops = plan_ops(now, target);
-	} else if (json_is_array(json_object_get(req, "services"))) {
-		ops = plan_ops(now, json_object_get(req, "services"));
-	} else if (json_is_array(json_object_get(req, "ops"))) {
-		ops = json_incref(json_object_get(req, "ops"));
-	} else {
-		snprintf(err, sizeof(err), "a plan needs 'ops', 'services' or "
-			 "'restore_to'");
-		goto fail;
 	}
 	after = plan_simulate(now, ops, err, sizeof(err));
 	if (!after) {
 		json_decref(ops);
 		goto fail;
 	}
-	risk = plan_risk(now, after, d->cfg.blast_share, d->cfg.blast_services);
+	risk = plan_risk(now, after, unchanged, d->cfg.blast_share,
+			 d->cfg.blast_services);
 	json_decref(after);
 	plan = json_pack("{s:I, s:s, s:i, s:I, s:s, s:I, s:o, s:o, s:O, s:O}",
 			 "id", next_id(d), "author", peer->user,
@@ -230,13 +259,11 @@ json_t *plans_make(struct fulcrumd *d, const struct peer *peer,
 		goto fail;
 	}
 	json_decref(now);
-	json_decref(target);
 	json_decref(replayed);
 	json_decref(skipped);
 	return json_pack("{s:b, s:o}", "ok", 1, "plan", plan);
 fail:
 	json_decref(now);
-	json_decref(target);
 	json_decref(replayed);
 	json_decref(skipped);
 	return mgmt_refuse("plan: %s", err);

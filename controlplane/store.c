@@ -24,6 +24,8 @@
 
 #include "change.h"
 #include "model.h"
+#include "store_images.h"
+#include "sql.h"
 
 /* How the store's files looked after the store's own last write: what
  * store_check compares them with. */
@@ -72,62 +74,27 @@ static const char schema[] =
 	"CREATE TRIGGER change_log_no_update BEFORE UPDATE ON change_log"
 	" BEGIN SELECT RAISE(ABORT, 'change_log is append-only'); END;"
 	"CREATE TRIGGER change_log_no_delete BEFORE DELETE ON change_log"
-	" BEGIN SELECT RAISE(ABORT, 'change_log is append-only'); END;";
+	" BEGIN SELECT RAISE(ABORT, 'change_log is append-only'); END;"
+	/* Each service a change touched, as it was just before the change
+	 * (service_image.h; NULL: it did not exist). A restore to version v
+	 * takes, for each service changed since, its image from the first
+	 * change after v: the cost of what changed, however long the log. */
+	"CREATE TABLE service_images ("
+	" version INTEGER NOT NULL REFERENCES change_log (version),"
+	" name TEXT NOT NULL, image BLOB, UNIQUE (version, name));"
+	"CREATE TRIGGER service_images_no_update BEFORE UPDATE ON service_images"
+	" BEGIN SELECT RAISE(ABORT, 'service_images is append-only'); END;"
+	"CREATE TRIGGER service_images_no_delete BEFORE DELETE ON service_images"
+	" BEGIN SELECT RAISE(ABORT, 'service_images is append-only'); END;";
 
 _Static_assert(STORE_SCHEMA_VERSION == 2, "update the schema text");
-
-static int failf(char *err, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int failf(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static int db_fail(sqlite3 *db, const char *what, char *err, size_t len)
-{
-	return failf(err, len, "%s: %s", what, sqlite3_errmsg(db));
-}
-
-static int exec(sqlite3 *db, const char *sql, char *err, size_t len)
-{
-	char *msg = NULL;
-
-	if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
-		return 0;
-	failf(err, len, "%s: %s", sql, msg ? msg : sqlite3_errmsg(db));
-	sqlite3_free(msg);
-	return -1;
-}
-
-static sqlite3_stmt *prepare(sqlite3 *db, const char *sql, char *err,
-			     size_t len)
-{
-	sqlite3_stmt *q = NULL;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
-		db_fail(db, sql, err, len);
-	return q;
-}
-
-static const char *column_text(sqlite3_stmt *q, int i)
-{
-	const unsigned char *t = sqlite3_column_text(q, i);
-
-	return t ? (const char *)t : "";
-}
 
 /* The log's latest version and the digest it recorded; 0 and the empty
  * state's digest for a new store. */
 static int log_head(sqlite3 *db, uint64_t *version, char digest[65],
 		    char *err, size_t len)
 {
-	sqlite3_stmt *q = prepare(db, "SELECT version, digest FROM change_log"
+	sqlite3_stmt *q = sql_prepare(db, "SELECT version, digest FROM change_log"
 				  " ORDER BY version DESC LIMIT 1", err, len);
 	int rc;
 
@@ -136,7 +103,7 @@ static int log_head(sqlite3 *db, uint64_t *version, char digest[65],
 	rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW) {
 		*version = (uint64_t)sqlite3_column_int64(q, 0);
-		snprintf(digest, STORE_DIGEST_LEN, "%s", column_text(q, 1));
+		snprintf(digest, STORE_DIGEST_LEN, "%s", sql_text(q, 1));
 	} else if (rc == SQLITE_DONE) {
 		struct model *empty = model_new();
 
@@ -147,7 +114,7 @@ static int log_head(sqlite3 *db, uint64_t *version, char digest[65],
 	}
 	sqlite3_finalize(q);
 	if (rc != SQLITE_ROW)
-		return failf(err, len, "reading the change log: %s",
+		return sql_fail(err, len, "reading the change log: %s",
 			     rc == SQLITE_NOMEM ? "out of memory"
 						: sqlite3_errmsg(db));
 	return 0;
@@ -163,12 +130,12 @@ static json_t *stored_service(sqlite3_stmt *svc, sqlite3_stmt *be)
 	if (!backends)
 		return NULL;
 	sqlite3_reset(be);
-	sqlite3_bind_text(be, 1, column_text(svc, 0), -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(be, 1, sql_text(svc, 0), -1, SQLITE_TRANSIENT);
 	while ((rc = sqlite3_step(be)) == SQLITE_ROW) {
 		if (json_array_append_new(backends, json_pack(
-				"{s:s, s:I, s:s}", "addr", column_text(be, 0),
+				"{s:s, s:I, s:s}", "addr", sql_text(be, 0),
 				"weight", (json_int_t)sqlite3_column_int64(be, 1),
-				"state", column_text(be, 2))) < 0)
+				"state", sql_text(be, 2))) < 0)
 			break;
 	}
 	if (rc != SQLITE_DONE) {
@@ -177,11 +144,11 @@ static json_t *stored_service(sqlite3_stmt *svc, sqlite3_stmt *be)
 	}
 	return json_pack("[{s:s, s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:o}]",
 			 "op", "service_add",
-			 "name", column_text(svc, 0),
-			 "vip", column_text(svc, 1),
-			 "proto", column_text(svc, 2),
+			 "name", sql_text(svc, 0),
+			 "vip", sql_text(svc, 1),
+			 "proto", sql_text(svc, 2),
 			 "port", (json_int_t)sqlite3_column_int64(svc, 3),
-			 "mode", column_text(svc, 4),
+			 "mode", sql_text(svc, 4),
 			 "table_size", (json_int_t)sqlite3_column_int64(svc, 5),
 			 "gue_port", (json_int_t)sqlite3_column_int64(svc, 6),
 			 "backends", backends);
@@ -200,12 +167,12 @@ static int read_tables(sqlite3 *db, struct model **out, uint64_t *version,
 	int rc = SQLITE_DONE;
 
 	if (!m)
-		return failf(err, len, "out of memory");
+		return sql_fail(err, len, "out of memory");
 	if (log_head(db, version, head, err, len) < 0)
 		goto fail;
-	svc = prepare(db, "SELECT name, vip, proto, port, mode, table_size,"
+	svc = sql_prepare(db, "SELECT name, vip, proto, port, mode, table_size,"
 		      " gue_port FROM services", err, len);
-	be = prepare(db, "SELECT addr, weight, state FROM backends"
+	be = sql_prepare(db, "SELECT addr, weight, state FROM backends"
 		     " WHERE service = ?1", err, len);
 	if (!svc || !be)
 		goto fail;
@@ -214,29 +181,29 @@ static int read_tables(sqlite3 *db, struct model **out, uint64_t *version,
 		json_t *ops = stored_service(svc, be);
 
 		if (!ops) {
-			failf(err, len, "reading stored service '%s': %s",
-			      column_text(svc, 0), sqlite3_errmsg(db));
+			sql_fail(err, len, "reading stored service '%s': %s",
+			      sql_text(svc, 0), sqlite3_errmsg(db));
 			goto fail;
 		}
 		if (change_apply(m, ops, msg, sizeof(msg)) < 0) {
 			json_decref(ops);
-			failf(err, len, "stored service '%s' is invalid: %s",
-			      column_text(svc, 0), msg);
+			sql_fail(err, len, "stored service '%s' is invalid: %s",
+			      sql_text(svc, 0), msg);
 			goto fail;
 		}
 		json_decref(ops);
 	}
 	if (rc != SQLITE_DONE) {
-		db_fail(db, "reading the services", err, len);
+		sql_db_fail(db, "reading the services", err, len);
 		goto fail;
 	}
 	model_commit(m);
 	if (model_digest(m, digest) < 0) {
-		failf(err, len, "out of memory");
+		sql_fail(err, len, "out of memory");
 		goto fail;
 	}
 	if (strcmp(digest, head) != 0) {
-		failf(err, len, "the stored services hash to %s but the change "
+		sql_fail(err, len, "the stored services hash to %s but the change "
 		      "log says %s at version %" PRIu64 ": the file was changed "
 		      "behind the control plane's back; restore it from the "
 		      "backup or the log", digest, head, *version);
@@ -273,7 +240,7 @@ static sqlite3 *open_db(const char *path, int flags, char *err, size_t len)
 	sqlite3 *db = NULL;
 
 	if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
-		failf(err, len, "%s: %s", path,
+		sql_fail(err, len, "%s: %s", path,
 		      db ? sqlite3_errmsg(db) : "out of memory");
 		sqlite3_close(db);
 		return NULL;
@@ -294,13 +261,13 @@ static int copy_db(sqlite3 *src, const char *dst_path, char *err, size_t len)
 
 	if (!dst)
 		return -1;
-	if (exec(dst, "PRAGMA synchronous = FULL", err, len) < 0) {
+	if (sql_exec(dst, "PRAGMA synchronous = FULL", err, len) < 0) {
 		sqlite3_close(dst);
 		return -1;
 	}
 	b = sqlite3_backup_init(dst, "main", src, "main");
 	if (!b) {
-		db_fail(dst, dst_path, err, len);
+		sql_db_fail(dst, dst_path, err, len);
 		sqlite3_close(dst);
 		return -1;
 	}
@@ -308,7 +275,7 @@ static int copy_db(sqlite3 *src, const char *dst_path, char *err, size_t len)
 	sqlite3_backup_finish(b);
 	sqlite3_close(dst);
 	if (rc != SQLITE_DONE)
-		return failf(err, len, "copying to %s: %s", dst_path,
+		return sql_fail(err, len, "copying to %s: %s", dst_path,
 			     sqlite3_errstr(rc));
 	return 0;
 }
@@ -395,12 +362,12 @@ static int restore(const char *path, const char *backup_path, char *err,
 	int rc;
 
 	if (!src)
-		return failf(err, len, "restoring %s from %s: %s", path,
+		return sql_fail(err, len, "restoring %s from %s: %s", path,
 			     backup_path, msg);
 	rc = copy_db(src, path, msg, sizeof(msg));
 	sqlite3_close(src);
 	if (rc < 0)
-		return failf(err, len, "restoring %s from %s: %s", path,
+		return sql_fail(err, len, "restoring %s from %s: %s", path,
 			     backup_path, msg);
 	return 0;
 }
@@ -423,7 +390,7 @@ static int check_backup(struct store *st, const char *path, char *err,
 		sqlite3_close(db);
 	}
 	if (readable && version > st->version)
-		return failf(err, len, "the backup %s is at version %" PRIu64
+		return sql_fail(err, len, "the backup %s is at version %" PRIu64
 			     ", ahead of %s at version %" PRIu64 ": %s may be "
 			     "an old file put back; move away the one not to "
 			     "keep", st->backup_path, version, path,
@@ -438,18 +405,18 @@ static int check_backup(struct store *st, const char *path, char *err,
 
 static int check_schema(sqlite3 *db, char *err, size_t len)
 {
-	sqlite3_stmt *q = prepare(db, "SELECT value FROM meta"
+	sqlite3_stmt *q = sql_prepare(db, "SELECT value FROM meta"
 				  " WHERE key = 'schema_version'", err, len);
 	int version = -1;
 
 	if (!q)
-		return failf(err, len, "not a Fulcrum state store (no meta "
+		return sql_fail(err, len, "not a Fulcrum state store (no meta "
 			     "table)");
 	if (sqlite3_step(q) == SQLITE_ROW)
 		version = sqlite3_column_int(q, 0);
 	sqlite3_finalize(q);
 	if (version != STORE_SCHEMA_VERSION) {
-		failf(err, len, "schema version %d is not one this build reads "
+		sql_fail(err, len, "schema version %d is not one this build reads "
 		      "(%d)", version, STORE_SCHEMA_VERSION);
 		errno = ENOTSUP;
 		return -1;
@@ -462,25 +429,25 @@ static int init_schema(sqlite3 *db, char *err, size_t len)
 	sqlite3_stmt *q;
 	int tables = -1;
 
-	if (exec(db, "BEGIN IMMEDIATE", err, len) < 0)
+	if (sql_exec(db, "BEGIN IMMEDIATE", err, len) < 0)
 		return -1;
-	q = prepare(db, "SELECT count(*) FROM sqlite_master WHERE type ="
+	q = sql_prepare(db, "SELECT count(*) FROM sqlite_master WHERE type ="
 		    " 'table'", err, len);
 	if (q && sqlite3_step(q) == SQLITE_ROW)
 		tables = sqlite3_column_int(q, 0);
 	sqlite3_finalize(q);
 	if (tables < 0) {
-		db_fail(db, "reading the schema", err, len);
+		sql_db_fail(db, "reading the schema", err, len);
 		goto fail;
 	}
 	if (tables == 0) {
-		if (exec(db, schema, err, len) < 0)
+		if (sql_exec(db, schema, err, len) < 0)
 			goto fail;
-		return exec(db, "COMMIT", err, len);
+		return sql_exec(db, "COMMIT", err, len);
 	}
 	if (check_schema(db, err, len) < 0)
 		goto fail;
-	return exec(db, "COMMIT", err, len);
+	return sql_exec(db, "COMMIT", err, len);
 fail:
 	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 	return -1;
@@ -490,17 +457,17 @@ fail:
  * the caller was told about survives a power cut. */
 static int set_durability(sqlite3 *db, char *err, size_t len)
 {
-	sqlite3_stmt *q = prepare(db, "PRAGMA journal_mode = WAL", err, len);
+	sqlite3_stmt *q = sql_prepare(db, "PRAGMA journal_mode = WAL", err, len);
 	bool wal = false;
 
 	if (!q)
 		return -1;
 	if (sqlite3_step(q) == SQLITE_ROW)
-		wal = strcmp(column_text(q, 0), "wal") == 0;
+		wal = strcmp(sql_text(q, 0), "wal") == 0;
 	sqlite3_finalize(q);
 	if (!wal)
-		return db_fail(db, "switching to WAL mode", err, len);
-	return exec(db, "PRAGMA synchronous = FULL", err, len);
+		return sql_db_fail(db, "switching to WAL mode", err, len);
+	return sql_exec(db, "PRAGMA synchronous = FULL", err, len);
 }
 
 /* ---- noticing what is done to the files behind the store's back ---- */
@@ -548,25 +515,25 @@ static int verify(struct store *st, char *why, size_t len)
 	int rc = -1;
 
 	if (!db)
-		return failf(why, len, "%s cannot be opened: %s", st->path, msg);
-	q = prepare(db, "PRAGMA quick_check", msg, sizeof(msg));
+		return sql_fail(why, len, "%s cannot be opened: %s", st->path, msg);
+	q = sql_prepare(db, "PRAGMA quick_check", msg, sizeof(msg));
 	if (!q || sqlite3_step(q) != SQLITE_ROW ||
-	    strcmp(column_text(q, 0), "ok") != 0) {
-		failf(why, len, "%s fails SQLite's integrity check: %s", st->path,
-		      q ? (sqlite3_column_text(q, 0) ? column_text(q, 0) :
+	    strcmp(sql_text(q, 0), "ok") != 0) {
+		sql_fail(why, len, "%s fails SQLite's integrity check: %s", st->path,
+		      q ? (sqlite3_column_text(q, 0) ? sql_text(q, 0) :
 			   sqlite3_errmsg(db)) : msg);
 		goto out;
 	}
 	sqlite3_finalize(q);
 	q = NULL;
-	if (exec(db, "BEGIN", msg, sizeof(msg)) < 0 ||
+	if (sql_exec(db, "BEGIN", msg, sizeof(msg)) < 0 ||
 	    check_schema(db, msg, sizeof(msg)) < 0 ||
 	    read_tables(db, &m, &version, digest, msg, sizeof(msg)) < 0) {
-		failf(why, len, "%s: %s", st->path, msg);
+		sql_fail(why, len, "%s: %s", st->path, msg);
 		goto out;
 	}
 	if (version != st->version || strcmp(digest, st->digest) != 0) {
-		failf(why, len, "%s holds version %" PRIu64 " (digest %.12s), not "
+		sql_fail(why, len, "%s holds version %" PRIu64 " (digest %.12s), not "
 		      "version %" PRIu64 " (digest %.12s) that was committed last",
 		      st->path, version, digest, st->version, st->digest);
 		goto out;
@@ -587,28 +554,28 @@ int store_check(struct store *st, char *why, size_t len)
 	int64_t now_version;
 
 	if (stat(st->path, &main) < 0)
-		return failf(why, len, "%s is gone: %s", st->path,
+		return sql_fail(why, len, "%s is gone: %s", st->path,
 			     strerror(errno));
 	if (!same_inode(&main, &st->marks.main))
-		return failf(why, len, "%s is another file than the one opened",
+		return sql_fail(why, len, "%s is another file than the one opened",
 			     st->path);
 	/* the commits not yet checkpointed into the main file live there */
 	if (wal_path(st, wal, sizeof(wal)) < 0 || stat(wal, &log) < 0)
-		return failf(why, len, "%s is gone: commits not yet in %s "
+		return sql_fail(why, len, "%s is gone: commits not yet in %s "
 			     "would be lost at the next start", wal, st->path);
 	if (!same_inode(&log, &st->marks.wal))
-		return failf(why, len, "%s is another file than the one opened",
+		return sql_fail(why, len, "%s is another file than the one opened",
 			     wal);
 	/* an SQLite file never shrinks here: no VACUUM, no auto_vacuum */
 	if (main.st_size < st->marks.main.st_size)
-		return failf(why, len, "%s was cut from %lld to %lld bytes",
+		return sql_fail(why, len, "%s was cut from %lld to %lld bytes",
 			     st->path, (long long)st->marks.main.st_size,
 			     (long long)main.st_size);
 	/* Only this process's checkpoints write the main file: a write by
 	 * another may have changed pages that the -wal file now hides, to
 	 * show at the next start. */
 	if (!same_file(&main, &st->marks.main))
-		return failf(why, len, "%s was written to by another process",
+		return sql_fail(why, len, "%s was written to by another process",
 			     st->path);
 	/* another connection's commits: harmless only if they left the
 	 * state alone */
@@ -635,7 +602,7 @@ struct store *store_open(const char *path, const char *backup_path,
 
 	if (!st || !(st->path = strdup(path)) ||
 	    (backup_path && !(st->backup_path = strdup(backup_path)))) {
-		failf(err, len, "out of memory");
+		sql_fail(err, len, "out of memory");
 		goto fail;
 	}
 	if (backup_path && access(path, F_OK) < 0 && errno == ENOENT &&
@@ -648,16 +615,16 @@ struct store *store_open(const char *path, const char *backup_path,
 		goto fail;
 	if (set_durability(st->db, msg, sizeof(msg)) < 0 ||
 	    init_schema(st->db, msg, sizeof(msg)) < 0 ||
-	    exec(st->db, "BEGIN", msg, sizeof(msg)) < 0) {
-		failf(err, len, "%s: %s", path, msg);
+	    sql_exec(st->db, "BEGIN", msg, sizeof(msg)) < 0) {
+		sql_fail(err, len, "%s: %s", path, msg);
 		goto fail;
 	}
 	if (load(st, msg, sizeof(msg)) < 0) {
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-		failf(err, len, "%s: %s", path, msg);
+		sql_fail(err, len, "%s: %s", path, msg);
 		goto fail;
 	}
-	if (exec(st->db, "COMMIT", err, len) < 0)
+	if (sql_exec(st->db, "COMMIT", err, len) < 0)
 		goto fail;
 	if (backup_path && check_backup(st, path, err, len) < 0)
 		goto fail;
@@ -690,6 +657,11 @@ uint64_t store_version(const struct store *st)
 	return st->version;
 }
 
+size_t store_n_services(const struct store *st)
+{
+	return st->model->by_name.n;
+}
+
 int store_digest(const struct store *st, char out[STORE_DIGEST_LEN])
 {
 	memcpy(out, st->digest, STORE_DIGEST_LEN);
@@ -702,7 +674,7 @@ static json_t *with_version(json_t *state, uint64_t version, char *err,
 	if (!state || json_object_set_new(state, "version",
 					  json_integer((json_int_t)version)) < 0) {
 		json_decref(state);
-		failf(err, len, "out of memory");
+		sql_fail(err, len, "out of memory");
 		return NULL;
 	}
 	return state;
@@ -780,17 +752,17 @@ static int read_once(const char *path, bool immutable, struct store *st,
 	int rc = -1;
 
 	if (immutable && !uri)
-		return failf(err, len, "out of memory");
+		return sql_fail(err, len, "out of memory");
 	st->db = open_db(immutable ? uri : path, SQLITE_OPEN_READONLY |
 			 (immutable ? SQLITE_OPEN_URI : 0), err, len);
 	free(uri);
 	if (!st->db)
 		return -1;
 	/* one transaction, so that the tables and the log agree */
-	if (exec(st->db, "BEGIN", msg, sizeof(msg)) < 0 ||
+	if (sql_exec(st->db, "BEGIN", msg, sizeof(msg)) < 0 ||
 	    check_schema(st->db, msg, sizeof(msg)) < 0 ||
 	    load(st, msg, sizeof(msg)) < 0)
-		failf(err, len, "%s: %s", path, msg);
+		sql_fail(err, len, "%s: %s", path, msg);
 	else
 		rc = 0;
 	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
@@ -806,7 +778,7 @@ static int read_checked(const char *path, struct store *st, char *err,
 	struct stat before, after;
 
 	if (stat(path, &before) < 0)
-		return failf(err, len, "%s: %s", path, strerror(errno));
+		return sql_fail(err, len, "%s: %s", path, strerror(errno));
 	if (!wal_exists(path)) {
 		int rc = read_once(path, true, st, err, len);
 
@@ -875,7 +847,7 @@ int store_read_services(const char *path, uint64_t *version,
 			most = order[i]->n_backends;
 	b = calloc(most + 1, sizeof(*b));
 	if (!order || !b) {
-		failf(err, len, "out of memory");
+		sql_fail(err, len, "out of memory");
 		goto out;
 	}
 	rc = 0;
@@ -904,14 +876,6 @@ static void writer_finalize(struct writer *w)
 	sqlite3_finalize(w->ins_backend);
 }
 
-static int step_done(sqlite3_stmt *q)
-{
-	int rc = sqlite3_step(q);
-
-	sqlite3_reset(q);
-	return rc == SQLITE_DONE ? 0 : -1;
-}
-
 /* Rewrites the rows of one service from the model: a change touches few
  * services, and a whole service is simpler to get right than a diff. */
 static int write_service(const struct model *m, struct writer *w,
@@ -922,7 +886,7 @@ static int write_service(const struct model *m, struct writer *w,
 
 	sqlite3_bind_text(w->del_backends, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(w->del_service, 1, name, -1, SQLITE_STATIC);
-	if (step_done(w->del_backends) < 0 || step_done(w->del_service) < 0)
+	if (sql_step_done(w->del_backends) < 0 || sql_step_done(w->del_service) < 0)
 		return -1;
 	if (!s)
 		return 0;
@@ -938,7 +902,7 @@ static int write_service(const struct model *m, struct writer *w,
 			  SQLITE_STATIC);
 	sqlite3_bind_int64(w->ins_service, 6, s->table_size);
 	sqlite3_bind_int(w->ins_service, 7, s->gue_port);
-	if (step_done(w->ins_service) < 0)
+	if (sql_step_done(w->ins_service) < 0)
 		return -1;
 	sqlite3_bind_text(w->ins_backend, 1, s->name, -1, SQLITE_STATIC);
 	for (uint32_t i = 0; i < s->n_backends; i++) {
@@ -952,7 +916,7 @@ static int write_service(const struct model *m, struct writer *w,
 		sqlite3_bind_text(w->ins_backend, 4,
 				  backend_state_name(b->state), -1,
 				  SQLITE_STATIC);
-		if (step_done(w->ins_backend) < 0)
+		if (sql_step_done(w->ins_backend) < 0)
 			return -1;
 	}
 	return 0;
@@ -964,15 +928,15 @@ static int write_touched(const struct model *m, sqlite3 *db, char *err,
 			 size_t len)
 {
 	struct writer w = {
-		.del_backends = prepare(db, "DELETE FROM backends"
+		.del_backends = sql_prepare(db, "DELETE FROM backends"
 					" WHERE service = ?1", err, len),
-		.del_service = prepare(db, "DELETE FROM services"
+		.del_service = sql_prepare(db, "DELETE FROM services"
 				       " WHERE name = ?1", err, len),
-		.ins_service = prepare(db, "INSERT INTO services (name,"
+		.ins_service = sql_prepare(db, "INSERT INTO services (name,"
 				       " vip, proto, port, mode, table_size,"
 				       " gue_port) VALUES (?1, ?2, ?3, ?4, ?5,"
 				       " ?6, ?7)", err, len),
-		.ins_backend = prepare(db, "INSERT INTO backends (service,"
+		.ins_backend = sql_prepare(db, "INSERT INTO backends (service,"
 				       " addr, weight, state) VALUES (?1, ?2,"
 				       " ?3, ?4)", err, len),
 	};
@@ -983,7 +947,7 @@ static int write_touched(const struct model *m, sqlite3 *db, char *err,
 		rc = -1;
 	for (size_t i = 0; rc == 0 && i < model_n_touched(m); i++)
 		if (write_service(m, &w, model_touched(m, i)) < 0)
-			rc = db_fail(db, "writing the services", err, len);
+			rc = sql_db_fail(db, "writing the services", err, len);
 	writer_finalize(&w);
 	return rc;
 }
@@ -1000,7 +964,7 @@ struct log_row {
 static int append_log(sqlite3 *db, const struct log_row *r, char *err,
 		      size_t len)
 {
-	sqlite3_stmt *q = prepare(db, "INSERT INTO change_log (version,"
+	sqlite3_stmt *q = sql_prepare(db, "INSERT INTO change_log (version,"
 				  " time_ms, user, uid, environment, reason,"
 				  " automatic, ops, digest) VALUES (?1, ?2,"
 				  " ?3, ?4, ?5, ?6, ?7, ?8, ?9)", err, len);
@@ -1019,7 +983,7 @@ static int append_log(sqlite3 *db, const struct log_row *r, char *err,
 		sqlite3_bind_int(q, 7, meta->automatic);
 		sqlite3_bind_text(q, 8, r->ops, -1, SQLITE_STATIC);
 		sqlite3_bind_text(q, 9, r->digest, -1, SQLITE_STATIC);
-		rc = step_done(q) < 0 ? db_fail(db, "appending to the change "
+		rc = sql_step_done(q) < 0 ? sql_db_fail(db, "appending to the change "
 						"log", err, len) : 0;
 	}
 	sqlite3_finalize(q);
@@ -1071,13 +1035,15 @@ static int backup_change(struct store *st, const struct log_row *r)
 
 	if (!st->backup || backup_moved(st))
 		return -1;
-	if (exec(st->backup, "BEGIN IMMEDIATE", msg, sizeof(msg)) < 0)
+	if (sql_exec(st->backup, "BEGIN IMMEDIATE", msg, sizeof(msg)) < 0)
 		return -1;
 	if (log_head(st->backup, &version, digest, msg, sizeof(msg)) < 0 ||
 	    version != st->version || strcmp(digest, st->digest) != 0 ||
 	    write_touched(st->model, st->backup, msg, sizeof(msg)) < 0 ||
 	    append_log(st->backup, r, msg, sizeof(msg)) < 0 ||
-	    exec(st->backup, "COMMIT", msg, sizeof(msg)) < 0) {
+	    store_images_append(st->model, st->backup, r->version,
+				msg, sizeof(msg)) < 0 ||
+	    sql_exec(st->backup, "COMMIT", msg, sizeof(msg)) < 0) {
 		sqlite3_exec(st->backup, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
 	}
@@ -1109,8 +1075,8 @@ int store_commit(struct store *st, const struct change_meta *meta,
 	bool backed_up;
 
 	if (!meta || !meta->user || !*meta->user)
-		return failf(err, len, "a change needs the user making it");
-	if (exec(st->db, "BEGIN IMMEDIATE", err, len) < 0)
+		return sql_fail(err, len, "a change needs the user making it");
+	if (sql_exec(st->db, "BEGIN IMMEDIATE", err, len) < 0)
 		return -1;
 	if (catch_up(st, err, len) < 0) {
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
@@ -1121,7 +1087,7 @@ int store_commit(struct store *st, const struct change_meta *meta,
 		goto fail;
 	text = json_dumps(ops, JSON_COMPACT);
 	if (!text || model_digest(st->model, digest) < 0) {
-		failf(err, len, "out of memory");
+		sql_fail(err, len, "out of memory");
 		goto fail;
 	}
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -1130,7 +1096,9 @@ int store_commit(struct store *st, const struct change_meta *meta,
 	row.ops = text;
 	if (write_touched(st->model, st->db, err, len) < 0 ||
 	    append_log(st->db, &row, err, len) < 0 ||
-	    exec(st->db, "COMMIT", err, len) < 0)
+	    store_images_append(st->model, st->db, row.version, err,
+				len) < 0 ||
+	    sql_exec(st->db, "COMMIT", err, len) < 0)
 		goto fail;
 	/* before model_commit: the copy is written from what it touched */
 	backed_up = !st->backup_path ||
@@ -1171,7 +1139,7 @@ int store_logged_digest(struct store *st, uint64_t v,
 			char out[STORE_DIGEST_LEN])
 {
 	char err[256];
-	sqlite3_stmt *q = prepare(st->db, "SELECT digest FROM change_log"
+	sqlite3_stmt *q = sql_prepare(st->db, "SELECT digest FROM change_log"
 				  " WHERE version = ?1", err, sizeof(err));
 	int rc = -1;
 
@@ -1179,7 +1147,7 @@ int store_logged_digest(struct store *st, uint64_t v,
 		return -1;
 	sqlite3_bind_int64(q, 1, (sqlite3_int64)v);
 	if (sqlite3_step(q) == SQLITE_ROW) {
-		snprintf(out, STORE_DIGEST_LEN, "%s", column_text(q, 0));
+		snprintf(out, STORE_DIGEST_LEN, "%s", sql_text(q, 0));
 		rc = 0;
 	}
 	sqlite3_finalize(q);
@@ -1189,32 +1157,32 @@ int store_logged_digest(struct store *st, uint64_t v,
 static json_t *history_entry(sqlite3_stmt *q, char *err, size_t len)
 {
 	json_error_t e;
-	json_t *ops = json_loads(column_text(q, 7), 0, &e), *entry;
+	json_t *ops = json_loads(sql_text(q, 7), 0, &e), *entry;
 
 	if (!ops) {
-		failf(err, len, "version %lld in the change log: ops are not "
+		sql_fail(err, len, "version %lld in the change log: ops are not "
 		      "JSON: %s", sqlite3_column_int64(q, 0), e.text);
 		return NULL;
 	}
 	entry = json_pack("{s:I, s:I, s:s, s:I, s:s, s:s, s:b, s:o, s:s}",
 			 "version", (json_int_t)sqlite3_column_int64(q, 0),
 			 "time_ms", (json_int_t)sqlite3_column_int64(q, 1),
-			 "user", column_text(q, 2),
+			 "user", sql_text(q, 2),
 			 "uid", (json_int_t)sqlite3_column_int64(q, 3),
-			 "environment", column_text(q, 4),
-			 "reason", column_text(q, 5),
+			 "environment", sql_text(q, 4),
+			 "reason", sql_text(q, 5),
 			 "automatic", sqlite3_column_int(q, 6) != 0,
 			 "ops", ops,
-			 "digest", column_text(q, 8));
+			 "digest", sql_text(q, 8));
 	if (!entry)
-		failf(err, len, "out of memory");
+		sql_fail(err, len, "out of memory");
 	return entry;
 }
 
 json_t *store_history(struct store *st, uint64_t from_version,
 		      unsigned int limit, char *err, size_t len)
 {
-	sqlite3_stmt *q = prepare(st->db, "SELECT version, time_ms, user, uid,"
+	sqlite3_stmt *q = sql_prepare(st->db, "SELECT version, time_ms, user, uid,"
 				  " environment, reason, automatic, ops, digest"
 				  " FROM change_log WHERE version >= ?1"
 				  " ORDER BY version LIMIT ?2", err, len);
@@ -1232,14 +1200,14 @@ json_t *store_history(struct store *st, uint64_t from_version,
 			goto fail;
 	}
 	if (rc != SQLITE_DONE) {
-		db_fail(st->db, "reading the change log", err, len);
+		sql_db_fail(st->db, "reading the change log", err, len);
 		goto fail;
 	}
 	sqlite3_finalize(q);
 	return history;
 fail:
 	if (q && !history)
-		failf(err, len, "out of memory");
+		sql_fail(err, len, "out of memory");
 	sqlite3_finalize(q);
 	json_decref(history);
 	return NULL;
@@ -1250,7 +1218,7 @@ fail:
 json_t *store_state_at(struct store *st, uint64_t version, char *err,
 		       size_t len)
 {
-	sqlite3_stmt *q = prepare(st->db, "SELECT version, ops, digest"
+	sqlite3_stmt *q = sql_prepare(st->db, "SELECT version, ops, digest"
 				  " FROM change_log WHERE version <= ?1"
 				  " ORDER BY version", err, len);
 	struct model *m = model_new();
@@ -1262,11 +1230,11 @@ json_t *store_state_at(struct store *st, uint64_t version, char *err,
 	if (!q)
 		goto out;
 	if (!m) {
-		failf(err, len, "out of memory");
+		sql_fail(err, len, "out of memory");
 		goto out;
 	}
 	if (version > st->version) {
-		failf(err, len, "there is no version %" PRIu64 " (the latest "
+		sql_fail(err, len, "there is no version %" PRIu64 " (the latest "
 		      "is %" PRIu64 ")", version, st->version);
 		goto out;
 	}
@@ -1275,33 +1243,33 @@ json_t *store_state_at(struct store *st, uint64_t version, char *err,
 		json_t *ops;
 
 		at = (uint64_t)sqlite3_column_int64(q, 0);
-		ops = change_parse(column_text(q, 1), msg, sizeof(msg));
+		ops = change_parse(sql_text(q, 1), msg, sizeof(msg));
 		model_begin(m);
 		if (!ops || change_apply(m, ops, msg, sizeof(msg)) < 0) {
 			json_decref(ops);
-			failf(err, len, "replaying version %" PRIu64 " of the "
+			sql_fail(err, len, "replaying version %" PRIu64 " of the "
 			      "change log: %s", at, msg);
 			goto out;
 		}
 		model_commit(m);
 		json_decref(ops);
-		snprintf(logged, sizeof(logged), "%s", column_text(q, 2));
+		snprintf(logged, sizeof(logged), "%s", sql_text(q, 2));
 	}
 	if (rc != SQLITE_DONE) {
-		db_fail(st->db, "reading the change log", err, len);
+		sql_db_fail(st->db, "reading the change log", err, len);
 		goto out;
 	}
 	if (at != version) {
-		failf(err, len, "version %" PRIu64 " is missing from the change "
+		sql_fail(err, len, "version %" PRIu64 " is missing from the change "
 		      "log", version);
 		goto out;
 	}
 	if (model_digest(m, digest) < 0) {
-		failf(err, len, "out of memory");
+		sql_fail(err, len, "out of memory");
 		goto out;
 	}
 	if (version > 0 && strcmp(digest, logged) != 0) {
-		failf(err, len, "replaying the change log to version %" PRIu64
+		sql_fail(err, len, "replaying the change log to version %" PRIu64
 		      " gives digest %s but the log recorded %s", version,
 		      digest, logged);
 		goto out;
@@ -1311,4 +1279,30 @@ out:
 	sqlite3_finalize(q);
 	model_free(m);
 	return state;
+}
+
+int store_changed_since(struct store *st, uint64_t version, json_t **then,
+			json_t **now, char *err, size_t len)
+{
+	char want[STORE_DIGEST_LEN];
+	struct model *empty;
+	int rc;
+
+	*then = *now = NULL;
+	if (version > st->version)
+		return sql_fail(err, len, "there is no version %" PRIu64 " (the "
+				"latest is %" PRIu64 ")", version, st->version);
+	if (version > 0) {
+		if (store_logged_digest(st, version, want) < 0)
+			return sql_fail(err, len, "version %" PRIu64 " is missing "
+					"from the change log", version);
+	} else {
+		empty = model_new();
+		rc = empty ? model_digest(empty, want) : -1;
+		model_free(empty);
+		if (rc < 0)
+			return sql_fail(err, len, "out of memory");
+	}
+	return store_images_rewind(st->db, st->model, version, want, then, now,
+				   err, len);
 }

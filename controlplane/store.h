@@ -90,6 +90,7 @@ const char *store_backup_error(const struct store *st);
 /* The current state, or NULL with err. */
 json_t *store_state(struct store *st, char *err, size_t len);
 uint64_t store_version(const struct store *st);
+size_t store_n_services(const struct store *st);
 /* The current state's digest, as model_digest defines it (model.h): of
  * its services, not its version. Returns 0. */
 int store_digest(const struct store *st, char out[STORE_DIGEST_LEN]);
@@ -154,5 +155,15 @@ int store_logged_digest(struct store *st, uint64_t v,
  * failure. */
 json_t *store_state_at(struct store *st, uint64_t version, char *err,
 		       size_t len);
+
+/* What changed after version, for a restore to it: the services changed
+ * since, as two service arrays in the state's shape sorted by name, *then
+ * as they were at version (those that existed) and *now as they are
+ * (those that exist); every other service is the same in both. Taken from
+ * the before-images kept with each change, so it costs what changed
+ * since, however long the log or large the state, and checked against the
+ * digest logged for version. 0, or -1 with err and nothing returned. */
+int store_changed_since(struct store *st, uint64_t version, json_t **then,
+			json_t **now, char *err, size_t len);
 
 #endif

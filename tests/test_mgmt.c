@@ -1777,6 +1777,50 @@ static void test_restore_with_replay(void **state)
 	json_decref(s);
 }
 
+/* A restore plan holds what changed since its version and nothing else,
+ * and weighs its risk with the services it leaves alone in mind: taking
+ * away the only changed service does not remove every service. */
+static void test_restore_plans_what_changed(void **state)
+{
+	struct env *e = *state;
+	json_t *r, *plan;
+
+	commit_ok(e, CHANGE(ADD_WEB));                          /* v1 */
+	commit_ok(e, CHANGE("{\"op\": \"service_add\", \"name\": \"spare\","
+			    " \"vip\": \"10.0.0.7\", \"proto\": \"tcp\","
+			    " \"port\": 80, \"mode\": \"l2dsr\"}"));  /* v2 */
+	commit_ok(e, CHANGE("{\"op\": \"backend_add\", \"service\": \"web\","
+			    " \"addr\": \"10.0.1.11\", \"weight\": 1}"));  /* v3 */
+	r = ask_ok(e, "{\"cmd\": \"plan\", \"env\": \"production\","
+		   " \"reason\": \"back to 2\", \"restore_to\": 2}");
+	plan = json_object_get(r, "plan");
+	assert_json_text(json_object_get(plan, "ops"),
+			 "[{\"op\": \"backend_del\", \"service\": \"web\","
+			 " \"addr\": \"10.0.1.11\"}]");
+	json_decref(r);
+
+	r = ask_ok(e, "{\"cmd\": \"plan\", \"env\": \"production\","
+		   " \"reason\": \"back to 1\", \"restore_to\": 1}");
+	plan = json_object_get(r, "plan");
+	assert_int_equal(json_array_size(json_object_get(plan, "ops")), 2);
+	assert_false(json_is_true(json_object_get(json_object_get(plan, "risk"),
+						  "high")));
+	json_decref(r);
+
+	/* with web gone too there is nothing left: that is high */
+	commit_ok(e, CHANGE_APPROVED("{\"op\": \"backend_del\","
+				     " \"service\": \"web\","
+				     " \"addr\": \"10.0.1.10\"},"
+				     " {\"op\": \"backend_del\","
+				     " \"service\": \"web\","
+				     " \"addr\": \"10.0.1.11\"}"));  /* v4 */
+	r = ask_ok(e, "{\"cmd\": \"plan\", \"env\": \"production\","
+		   " \"reason\": \"back to 0\", \"restore_to\": 0}");
+	assert_string_equal(str_at(r, "plan.risk.why"),
+			    "it removes every service");
+	json_decref(r);
+}
+
 /* ---- the store heals itself (heal.h) ---- */
 
 /* What another process does to the store file behind fulcrumd's back. */
@@ -2042,6 +2086,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_blast_radius, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_plans, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_plans_what_changed,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_with_replay, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_freeze_stops_every_change,

@@ -5,6 +5,7 @@
  * directory of its own under /tmp. */
 #define _XOPEN_SOURCE 700
 #include <ftw.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -753,6 +754,163 @@ static void test_state_at(void **state)
 			       "9)"));
 }
 
+static int name_order(const void *a, const void *b)
+{
+	return strcmp(json_string_value(json_object_get(*(json_t *const *)a,
+							"name")),
+		      json_string_value(json_object_get(*(json_t *const *)b,
+							"name")));
+}
+
+static void sort_by_name(json_t *list)
+{
+	size_t n = json_array_size(list);
+	json_t **v = calloc(n ? n : 1, sizeof(*v));
+
+	assert_non_null(v);
+	for (size_t i = 0; i < n; i++)
+		v[i] = json_incref(json_array_get(list, i));
+	qsort(v, n, sizeof(*v), name_order);
+	json_array_clear(list);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(list, v[i]);
+	free(v);
+}
+
+/* The state now with the changed services put back as store_changed_since
+ * says they were: what a restore to that version makes. */
+static json_t *rewound(struct store *st, uint64_t v)
+{
+	json_t *then, *now, *cur = state_of(st), *out = json_array(), *svc;
+	json_t *changed = json_object();
+	size_t i;
+
+	if (store_changed_since(st, v, &then, &now, err, sizeof(err)) < 0)
+		fail_msg("store_changed_since(%" PRIu64 "): %s", (uint64_t)v,
+			 err);
+	json_array_foreach(now, i, svc)
+		json_object_set(changed, json_string_value(json_object_get(
+					svc, "name")), json_true());
+	json_array_foreach(then, i, svc)
+		json_object_set(changed, json_string_value(json_object_get(
+					svc, "name")), json_true());
+	/* the current side is the current state's, service for service */
+	json_array_foreach(json_object_get(cur, "services"), i, svc) {
+		const char *name = json_string_value(json_object_get(svc, "name"));
+
+		if (!json_object_get(changed, name))
+			json_array_append(out, svc);
+	}
+	json_array_extend(out, then);
+	sort_by_name(out);
+	json_decref(changed);
+	json_decref(now);
+	json_decref(then);
+	json_decref(cur);
+	return out;
+}
+
+/* A restore's view of every earlier version, from the before-images,
+ * must be the state that version had: services deleted, added, moved to
+ * another VIP, or changed twice in one change. */
+static void test_changed_since(void **state)
+{
+	struct env *e = *state;
+	json_t *want[N_STEPS + 1], *got, *then, *now;
+
+	want[0] = state_of(e->st);
+	for (size_t i = 0; i < N_STEPS; i++) {
+		commit(e->st, steps[i]);
+		want[i + 1] = state_of(e->st);
+	}
+	reopen(e);
+	for (size_t v = 0; v <= N_STEPS; v++) {
+		got = rewound(e->st, v);
+		if (!json_equal(got, json_object_get(want[v], "services")))
+			fail_msg("version %zu: got %s", v,
+				 json_dumps(got, JSON_COMPACT));
+		json_decref(got);
+		json_decref(want[v]);
+	}
+	/* nothing changed since the latest: nothing to put back */
+	assert_int_equal(store_changed_since(e->st, N_STEPS, &then, &now, err,
+					     sizeof(err)), 0);
+	assert_int_equal(json_array_size(then) + json_array_size(now), 0);
+	json_decref(then);
+	json_decref(now);
+	assert_int_equal(store_changed_since(e->st, N_STEPS + 1, &then, &now,
+					     err, sizeof(err)), -1);
+	assert_null(then);
+	assert_non_null(strstr(err, "there is no version 10"));
+}
+
+/* Only what changed since comes back; a VIP that passed from one service
+ * to another is put back where it was. */
+static void test_changed_since_only_changed(void **state)
+{
+	struct env *e = *state;
+	json_t *then, *now, *got, *want;
+
+	commit(e->st, web);
+	commit(e->st, dns);
+	want = state_of(e->st);
+	commit(e->st, "[{\"op\": \"service_set\", \"name\": \"dns\","
+	       " \"vip\": \"10.0.0.54\"},"
+	       " {\"op\": \"service_add\", \"name\": \"new\","
+	       " \"vip\": \"10.0.0.53\", \"proto\": \"udp\", \"port\": 53,"
+	       " \"mode\": \"l2dsr\"}]");
+	assert_int_equal(store_changed_since(e->st, 2, &then, &now, err,
+					     sizeof(err)), 0);
+	assert_int_equal(json_array_size(then), 1);
+	assert_string_equal(json_string_value(json_object_get(
+		json_array_get(then, 0), "vip")), "10.0.0.53");
+	assert_int_equal(json_array_size(now), 2);
+	assert_string_equal(json_string_value(json_object_get(
+		json_array_get(now, 0), "name")), "dns");
+	assert_string_equal(json_string_value(json_object_get(
+		json_array_get(now, 1), "name")), "new");
+	json_decref(then);
+	json_decref(now);
+	got = rewound(e->st, 2);
+	assert_true(json_equal(got, json_object_get(want, "services")));
+	json_decref(got);
+	json_decref(want);
+}
+
+/* An image changed behind the store's back is found out, whether it no
+ * longer reads as a service or reads as another one than was logged. */
+static void test_changed_since_damaged(void **state)
+{
+	struct env *e = *state;
+	json_t *then, *now;
+	sqlite3 *db;
+
+	commit(e->st, web);
+	commit(e->st, "[{\"op\": \"backend_set\", \"service\": \"web\","
+	       " \"addr\": \"10.0.1.20\", \"weight\": 9}]");
+	commit(e->st, "[{\"op\": \"service_del\", \"name\": \"web\"}]");
+	assert_int_equal(sqlite3_open(e->path, &db), SQLITE_OK);
+	/* the first backend's weight, in the image kept with v2 */
+	assert_int_equal(sqlite3_exec(db, "DROP TRIGGER service_images_no_update;"
+				      "UPDATE service_images SET image ="
+				      " substr(image, 1, 80) || x'07' ||"
+				      " substr(image, 82) WHERE version = 2",
+				      NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(store_changed_since(e->st, 1, &then, &now, err,
+					     sizeof(err)), -1);
+	assert_non_null(strstr(err, "does not add up to version 1"));
+	assert_null(then);
+	/* the later image, of v3, is not even read for version 1 */
+	assert_int_equal(sqlite3_exec(db, "UPDATE service_images SET image ="
+				      " x'0102' WHERE version = 3", NULL, NULL,
+				      NULL), SQLITE_OK);
+	assert_int_equal(store_changed_since(e->st, 2, &then, &now, err,
+					     sizeof(err)), -1);
+	assert_non_null(strstr(err, "the image of service web kept with "
+			       "version 3 is damaged"));
+	sqlite3_close(db);
+}
+
 /* The copy, opened as a store of its own, must be the store after every
  * change; and the store must come back from it when its file is lost. */
 static void test_backup(void **state)
@@ -1345,6 +1503,9 @@ int main(void)
 		T(test_tampering_detected),
 		T(test_deleted_service_in_history),
 		T(test_state_at),
+		T(test_changed_since),
+		T(test_changed_since_only_changed),
+		T(test_changed_since_damaged),
 		T(test_backup),
 		T(test_backup_failure_keeps_commit),
 		T(test_backup_follows_each_change),

@@ -1,0 +1,31 @@
+/* A service as the store keeps it in its history of before-images
+ * (store.c, service_images): what a service was just before a change
+ * touched it, in a fixed binary layout rather than JSON, so that a restore
+ * reads back ten thousand services of a hundred backends in milliseconds
+ * instead of parsing a million JSON objects. The layout is the store's
+ * file format: little-endian, versioned by its first byte, never changed
+ * in place.
+ *
+ *   0   u8   layout (1)
+ *   1   32   name, NUL-padded
+ *   33  16   VIP (union ip_addr bytes)
+ *   49  u8   family   50 u8 proto   51 u16 port   53 u8 mode
+ *   54  u32  table_size   58 u16 gue_port   60 u32 backend count
+ *   64  per backend: 16 address bytes, u16 weight, u8 state
+ */
+#ifndef FULCRUM_SERVICE_IMAGE_H
+#define FULCRUM_SERVICE_IMAGE_H
+
+#include <stddef.h>
+
+#include "model.h"
+
+size_t service_image_size(const struct service *s);
+/* Writes s into out, service_image_size(s) bytes. */
+void service_image_write(const struct service *s, unsigned char *out);
+/* Reads an image into *s, with s->backends newly allocated (free it);
+ * 0, or -1 when the bytes are not an image of a valid service (a damaged
+ * or foreign row) or no memory. */
+int service_image_read(const void *image, size_t len, struct service *s);
+
+#endif
