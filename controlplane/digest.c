@@ -149,6 +149,5 @@ out_md:
 out:
 	EVP_MD_CTX_free(top);
 	free(k);
-	free(sorted);
 	return rc;
 }

@@ -113,6 +113,7 @@ void model_free(struct model *m)
 	hmap_free(&m->by_name);
 	hmap_free(&m->by_vip);
 	free(m->journal);
+	free(m->order);
 	free(m);
 }
 
@@ -153,6 +154,8 @@ static void unlink_service(struct model *m, struct service *s)
  * slot arrays never shrink. */
 void model_rollback(struct model *m)
 {
+	if (m->n_journal > 0)
+		m->order_valid = false;
 	while (m->n_journal > 0) {
 		struct journal_entry *e = &m->journal[--m->n_journal];
 		struct service *cur = hmap_get(&m->by_name, e->name,
@@ -236,6 +239,7 @@ struct service *model_add(struct model *m, const struct service *tmpl)
 		free(s);
 		return NULL;
 	}
+	m->order_valid = false;
 	return s;
 }
 
@@ -262,6 +266,30 @@ static struct service *service_copy(const struct service *orig, uint64_t gen)
 	return s;
 }
 
+/* s has taken the place of the service of the same name: the order
+ * stands, with s where that one was. */
+static void order_replace(struct model *m, const struct service *s)
+{
+	size_t lo = 0, hi = m->by_name.n;
+
+	if (!m->order_valid)
+		return;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(m->order[mid]->name, s->name);
+
+		if (c == 0) {
+			m->order[mid] = s;
+			return;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	m->order_valid = false;
+}
+
 struct service *model_edit(struct model *m, const char *name)
 {
 	struct service *orig = hmap_get(&m->by_name, name, strlen(name));
@@ -284,6 +312,7 @@ struct service *model_edit(struct model *m, const char *name)
 	/* The copy takes the original's slots, so this cannot fail. */
 	unlink_service(m, orig);
 	link_service(m, s);
+	order_replace(m, s);
 	return s;
 }
 
@@ -293,6 +322,7 @@ int model_del(struct model *m, const char *name)
 
 	if (!s)
 		return 0;
+	m->order_valid = false;
 	if (s->gen != m->gen) {
 		if (journal(m, name, s) < 0)
 			return -1;
@@ -429,19 +459,28 @@ json_t *model_service_to_json(const struct service *s)
 			 "backends", backends);
 }
 
-const struct service **model_sorted(const struct model *m)
+const struct service **model_sorted(const struct model *cm)
 {
-	const struct service **sorted;
+	struct model *m = (struct model *)cm;
 	size_t n = 0;
 
-	sorted = malloc((m->by_name.n + 1) * sizeof(*sorted));
-	if (!sorted)
-		return NULL;
+	if (m->order_valid)
+		return m->order;
+	if (m->by_name.n + 1 > m->order_cap) {
+		const struct service **order = realloc(m->order,
+			(m->by_name.n + 1) * sizeof(*order));
+
+		if (!order)
+			return NULL;
+		m->order = order;
+		m->order_cap = m->by_name.n + 1;
+	}
 	for (size_t i = 0; i <= m->by_name.mask; i++)
 		if (m->by_name.slots[i].item)
-			sorted[n++] = m->by_name.slots[i].item;
-	qsort(sorted, n, sizeof(*sorted), by_name);
-	return sorted;
+			m->order[n++] = m->by_name.slots[i].item;
+	qsort(m->order, n, sizeof(*m->order), by_name);
+	m->order_valid = true;
+	return m->order;
 }
 
 json_t *model_to_json(const struct model *m)
@@ -459,6 +498,5 @@ json_t *model_to_json(const struct model *m)
 			services = NULL;
 		}
 	}
-	free(sorted);
 	return services ? json_pack("{s:o}", "services", services) : NULL;
 }

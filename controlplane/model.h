@@ -70,6 +70,13 @@ struct model {
 	uint64_t gen;                   /* the change under way */
 	struct journal_entry *journal;
 	size_t n_journal, journal_cap;
+	/* The services by name, kept between changes that add or remove
+	 * none, so that a digest after a change of one service of ten
+	 * thousand does not sort them all again. Bookkeeping, not state:
+	 * model_sorted fills it in even for a const model. */
+	const struct service **order;
+	size_t order_cap;
+	bool order_valid;
 };
 
 struct model *model_new(void);
@@ -119,7 +126,8 @@ struct backend *service_backend_find(const struct service *s,
 int service_backend_add(struct service *s, const struct backend *b);
 void service_backend_del(struct service *s, struct backend *b);
 
-/* The services by name; n = m->by_name.n. NULL when out of memory. */
+/* The services by name; n = m->by_name.n. The model's own array, valid
+ * until the next change: not to be freed. NULL when out of memory. */
 const struct service **model_sorted(const struct model *m);
 
 /* One service in the state's JSON shape (store.h); NULL when out of

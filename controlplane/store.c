@@ -859,7 +859,6 @@ int store_read_services(const char *path, uint64_t *version,
 	}
 out:
 	free(b);
-	free(order);
 	model_free(st.model);
 	return rc;
 }
