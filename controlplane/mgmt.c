@@ -187,9 +187,6 @@ static bool may_remove(const json_t *ops)
 	return false;
 }
 
-/* The dataplane's own rule, checked before anything is committed: no
- * change may empty the balancer or leave a service without an active
- * backend unless it is approved. */
 /* The risk of ops against the current state (plan_risk), or NULL when
  * they are not a valid change (the commit then says why). Additions to a
  * few services take nothing away: they skip the look-ahead, which costs a
@@ -205,7 +202,7 @@ static json_t *assess(struct fulcrumd *d, const json_t *ops)
 	before = current_services(d, err, sizeof(err));
 	after = before ? plan_simulate(before, ops, err, sizeof(err)) : NULL;
 	if (after)
-		risk = plan_risk(before, after, 0, d->cfg.blast_share,
+		risk = plan_risk(before, after, ops, 0, d->cfg.blast_share,
 				 d->cfg.blast_services);
 	json_decref(before);
 	json_decref(after);

@@ -269,11 +269,10 @@ size_t plan_services_touched(const json_t *ops)
 }
 
 json_t *plan_risk(const json_t *before, const json_t *after,
-		  size_t unchanged, unsigned int share_pct,
+		  const json_t *ops, size_t others, unsigned int share_pct,
 		  unsigned int max_services)
 {
 	json_t *in_after = index_by(after, "name"), *list = json_array(), *svc;
-	json_t *ops = plan_ops(before, after);
 	char why[512] = "";
 	size_t i, touched = 0;
 
@@ -325,9 +324,8 @@ json_t *plan_risk(const json_t *before, const json_t *after,
 		snprintf(why, sizeof(why), "it changes %zu services, more than "
 			 "%u at once", touched, max_services);
 	if (!why[0] && json_array_size(after) == 0 &&
-	    json_array_size(before) > 0 && unchanged == 0)
+	    json_array_size(before) > 0 && others == 0)
 		snprintf(why, sizeof(why), "it removes every service");
-	json_decref(ops);
 	json_decref(in_after);
 	return json_pack("{s:b, s:s?, s:I, s:o}", "high", why[0] != 0, "why",
 			 why[0] ? why : NULL, "services_changed",

@@ -21,19 +21,20 @@ json_t *plan_simulate(const json_t *before, const json_t *ops, char *err,
 /* How many services ops name. */
 size_t plan_services_touched(const json_t *ops);
 
-/* What a change from `before` to `after` takes away, for the blast-radius
- * guard and for plans: {"high": bool, "why": text or null, "services":
- * [{"name", "active_before", "active_after", "moved_share"}]}, where
- * moved_share is the share of the service's active weight that leaves,
- * about the share of new-flow assignments that move. It is high when a
- * service loses more than share_pct of its active backends (one may always
- * go while another stays), when a service that had active backends is
- * deleted or left with none, when every service goes, or when more than
- * max_services services change. before and after may be part of the
- * state, the same services on both sides: `unchanged` counts the others,
- * which stay as they are. */
+/* What a change from `before` to `after`, made by ops, takes away, for
+ * the blast-radius guard and for plans: {"high": bool, "why": text or
+ * null, "services_changed": n, "services": [{"name", "active_before",
+ * "active_after", "moved_share"}]}, where moved_share is the share of the
+ * service's active weight that leaves, about the share of new-flow
+ * assignments that move. It is high when a service loses more than
+ * share_pct of its active backends (one may always go while another
+ * stays), when a service that had active backends is deleted or left with
+ * none, when every service goes, or when ops change more than
+ * max_services services. before and after may be part of the state, the
+ * services that lose something: `others` counts the services the state
+ * keeps besides those in after. */
 json_t *plan_risk(const json_t *before, const json_t *after,
-		  size_t unchanged, unsigned int share_pct,
+		  const json_t *ops, size_t others, unsigned int share_pct,
 		  unsigned int max_services);
 
 #endif

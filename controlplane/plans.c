@@ -11,6 +11,7 @@
 
 #include "jsonline.h"
 #include "plan.h"
+#include "restore.h"
 
 
 static int64_t now_ms(void)
@@ -86,165 +87,56 @@ static json_t *services_of(json_t *state)
 	return s;
 }
 
-/* What a restore to `version` brings back that is not there now: service
- * names, and "service addr" pairs for backends. */
-static json_t *lost_keys(const json_t *then, const json_t *now)
+/* Any other plan: ops, or a whole desired state, against the whole
+ * current state. */
+static int change_plan(struct fulcrumd *d, const json_t *req, json_t **ops,
+		       json_t **risk, char *err, size_t len)
 {
-	json_t *lost = json_object(), *ops = plan_ops(now, then), *op;
-	size_t i;
+	json_t *now = services_of(store_state(d->store, err, len)), *after;
 
-	json_array_foreach(ops, i, op) {
-		const char *kind = json_string_value(json_object_get(op, "op"));
-		const char *name = json_string_value(json_object_get(op, "name"));
-		const char *svc = json_string_value(json_object_get(op, "service"));
-		const char *addr = json_string_value(json_object_get(op, "addr"));
-		char key[256];
-
-		if (strcmp(kind, "service_add") == 0 && name)
-			json_object_set_new(lost, name, json_true());
-		if (strcmp(kind, "backend_add") == 0 && svc && addr) {
-			snprintf(key, sizeof(key), "%s %s", svc, addr);
-			json_object_set_new(lost, key, json_true());
-		}
+	*ops = *risk = NULL;
+	if (!now)
+		return -1;
+	if (json_is_array(json_object_get(req, "services"))) {
+		*ops = plan_ops(now, json_object_get(req, "services"));
+	} else if (json_is_array(json_object_get(req, "ops"))) {
+		*ops = json_incref(json_object_get(req, "ops"));
+	} else {
+		snprintf(err, len, "a plan needs 'ops', 'services' or "
+			 "'restore_to'");
+		json_decref(now);
+		return -1;
 	}
-	json_decref(ops);
-	return lost;
-}
-
-static bool touches(const json_t *ops, const json_t *keys)
-{
-	json_t *op;
-	size_t i;
-
-	json_array_foreach(ops, i, op) {
-		const char *name = json_string_value(json_object_get(op, "name"));
-		const char *svc = json_string_value(json_object_get(op, "service"));
-		const char *addr = json_string_value(json_object_get(op, "addr"));
-		char key[256];
-
-		if ((name && json_object_get(keys, name)) ||
-		    (svc && json_object_get(keys, svc)))
-			return true;
-		snprintf(key, sizeof(key), "%s %s", svc ? svc : "",
-			 addr ? addr : "");
-		if (svc && addr && json_object_get(keys, key))
-			return true;
+	after = plan_simulate(now, *ops, err, len);
+	if (after)
+		*risk = plan_risk(now, after, *ops, 0, d->cfg.blast_share,
+				  d->cfg.blast_services);
+	json_decref(after);
+	json_decref(now);
+	if (!*risk) {
+		json_decref(*ops);
+		*ops = NULL;
+		return -1;
 	}
-	return false;
-}
-
-/* With replay_after, the changes after `version` that leave alone what
- * a restore to it brings back, applied in order to target, the changed
- * services as they were then; *replayed and *skipped list their versions.
- * Every service they touch is among target's and now's. Returns target,
- * or NULL with err. */
-static json_t *replay_after(struct fulcrumd *d, json_int_t version,
-			    json_t *target, const json_t *now,
-			    json_t *replayed, json_t *skipped, char *err,
-			    size_t len)
-{
-	json_t *log = store_history(d->store, (uint64_t)version + 1, 0, err,
-				    len);
-	json_t *entry, *lost;
-	size_t i;
-
-	if (!log) {
-		json_decref(target);
-		return NULL;
-	}
-	lost = lost_keys(target, now);
-	json_array_foreach(log, i, entry) {
-		json_t *ops = json_object_get(entry, "ops"), *next;
-		json_t *v = json_object_get(entry, "version");
-		char why[256];
-
-		if (touches(ops, lost) ||
-		    !(next = plan_simulate(target, ops, why, sizeof(why)))) {
-			json_array_append(skipped, v);
-			continue;
-		}
-		json_decref(target);
-		target = next;
-		json_array_append(replayed, v);
-	}
-	json_decref(lost);
-	json_decref(log);
-	return target;
-}
-
-/* For a restore, the services changed since its version: *now as they
- * are and the ops that take them back, with replay_after the later
- * changes that can stay merged in. The rest of the state is left out,
- * as the restore leaves it alone: it costs what changed, not the size of
- * the state. */
-static json_t *restore_ops(struct fulcrumd *d, const json_t *req,
-			   json_t **now, json_t *replayed, json_t *skipped,
-			   char *err, size_t len)
-{
-	json_t *restore = json_object_get(req, "restore_to"), *target, *ops;
-	json_int_t version = json_integer_value(restore);
-
-	*now = NULL;
-	if (!json_is_integer(restore) || version < 0 ||
-	    (uint64_t)version > store_version(d->store)) {
-		snprintf(err, len, "restore_to must be a version from 0 to %"
-			 PRIu64, store_version(d->store));
-		return NULL;
-	}
-	if (store_changed_since(d->store, (uint64_t)version, &target, now, err,
-				len) < 0)
-		return NULL;
-	if (json_is_true(json_object_get(req, "replay_after")))
-		target = replay_after(d, version, target, *now, replayed,
-				      skipped, err, len);
-	if (!target) {
-		json_decref(*now);
-		*now = NULL;
-		return NULL;
-	}
-	ops = plan_ops(*now, target);
-	json_decref(target);
-	return ops;
+	return 0;
 }
 
 json_t *plans_make(struct fulcrumd *d, const struct peer *peer,
 		   const json_t *req)
 {
-	json_t *now = NULL, *ops = NULL, *after, *risk, *plan;
+	json_t *ops, *risk, *plan;
 	json_t *replayed = json_array(), *skipped = json_array();
 	json_t *restore = json_object_get(req, "restore_to");
 	const char *reason = json_string_value(json_object_get(req, "reason"));
-	size_t unchanged = 0;
 	char err[1024];
+	int rc = restore ?
+		 restore_plan(d->store, req, d->cfg.blast_share,
+			      d->cfg.blast_services, &ops, &risk, replayed,
+			      skipped, err, sizeof(err)) :
+		 change_plan(d, req, &ops, &risk, err, sizeof(err));
 
-	if (restore) {
-		ops = restore_ops(d, req, &now, replayed, skipped, err,
-				  sizeof(err));
-		if (!ops)
-			goto fail;
-		unchanged = store_n_services(d->store) - json_array_size(now);
-	} else {
-		now = services_of(store_state(d->store, err, sizeof(err)));
-		if (!now)
-			goto fail;
-		if (json_is_array(json_object_get(req, "services"))) {
-			ops = plan_ops(now, json_object_get(req, "services"));
-		} else if (json_is_array(json_object_get(req, "ops"))) {
-			ops = json_incref(json_object_get(req, "ops"));
-		} else {
-			snprintf(err, sizeof(err), "a plan needs 'ops', "
-				 "'services' or 'restore_to'");
-			goto fail;
-		}
-	}
-	after = plan_simulate(now, ops, err, sizeof(err));
-	if (!after) {
-		json_decref(ops);
+	if (rc < 0)
 		goto fail;
-	}
-	risk = plan_risk(now, after, unchanged, d->cfg.blast_share,
-			 d->cfg.blast_services);
-	json_decref(after);
 	plan = json_pack("{s:I, s:s, s:i, s:I, s:s, s:I, s:o, s:o, s:O, s:O}",
 			 "id", next_id(d), "author", peer->user,
 			 "uid", (int)peer->uid, "created_ms", (json_int_t)now_ms(),
@@ -258,12 +150,10 @@ json_t *plans_make(struct fulcrumd *d, const struct peer *peer,
 		json_decref(plan);
 		goto fail;
 	}
-	json_decref(now);
 	json_decref(replayed);
 	json_decref(skipped);
 	return json_pack("{s:b, s:o}", "ok", 1, "plan", plan);
 fail:
-	json_decref(now);
 	json_decref(replayed);
 	json_decref(skipped);
 	return mgmt_refuse("plan: %s", err);

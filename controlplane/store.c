@@ -1280,14 +1280,13 @@ out:
 	return state;
 }
 
-int store_changed_since(struct store *st, uint64_t version, json_t **then,
-			json_t **now, char *err, size_t len)
+int store_changed_since(struct store *st, uint64_t version,
+			store_change_fn fn, void *arg, char *err, size_t len)
 {
 	char want[STORE_DIGEST_LEN];
 	struct model *empty;
 	int rc;
 
-	*then = *now = NULL;
 	if (version > st->version)
 		return sql_fail(err, len, "there is no version %" PRIu64 " (the "
 				"latest is %" PRIu64 ")", version, st->version);
@@ -1302,6 +1301,6 @@ int store_changed_since(struct store *st, uint64_t version, json_t **then,
 		if (rc < 0)
 			return sql_fail(err, len, "out of memory");
 	}
-	return store_images_rewind(st->db, st->model, version, want, then, now,
+	return store_images_rewind(st->db, st->model, version, want, fn, arg,
 				   err, len);
 }

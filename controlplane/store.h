@@ -156,14 +156,21 @@ int store_logged_digest(struct store *st, uint64_t v,
 json_t *store_state_at(struct store *st, uint64_t version, char *err,
 		       size_t len);
 
-/* What changed after version, for a restore to it: the services changed
- * since, as two service arrays in the state's shape sorted by name, *then
- * as they were at version (those that existed) and *now as they are
- * (those that exist); every other service is the same in both. Taken from
- * the before-images kept with each change, so it costs what changed
- * since, however long the log or large the state, and checked against the
- * digest logged for version. 0, or -1 with err and nothing returned. */
-int store_changed_since(struct store *st, uint64_t version, json_t **then,
-			json_t **now, char *err, size_t len);
+/* One service changed after the version a restore goes to, as it is now
+ * and as it was then, NULL where it does not exist or did not (model.h).
+ * Valid only during the call; -1 stops the walk. */
+struct service;
+typedef int (*store_change_fn)(const struct service *now,
+			       const struct service *then, void *arg);
+
+/* What changed after version, for a restore to it: fn for each service
+ * changed since, by name (one made and deleted since is left out); every
+ * other service is as it was then. Taken
+ * from the before-images kept with each change, so it costs what changed
+ * since, however long the log or large the state, and checked against
+ * the digest logged for version before fn is called. 0, or -1 with err
+ * (untouched when fn stopped the walk). */
+int store_changed_since(struct store *st, uint64_t version,
+			store_change_fn fn, void *arg, char *err, size_t len);
 
 #endif

@@ -54,6 +54,7 @@ int store_images_append(const struct model *m, sqlite3 *db,
  * then. */
 struct image {
 	char name[SERVICE_NAME_LEN];
+	uint64_t version;               /* of the first change since */
 	bool existed;
 	struct service then;            /* when it existed; backends owned */
 };
@@ -85,36 +86,69 @@ static struct image *images_next(struct images *im)
 	return &im->v[im->n++];
 }
 
-/* The image of each service changed after version, from the first change
- * after it: the (version, name) index gives the names without reading a
- * single image, then one lookup fetches each image wanted. */
-static int read_images(sqlite3 *db, uint64_t version, struct images *im,
-		       char *err, size_t len)
+static int by_name(const void *a, const void *b)
 {
-	sqlite3_stmt *first = sql_prepare(db, "SELECT name, min(version)"
-					  " FROM service_images"
-					  " WHERE version > ?1"
-					  " GROUP BY name ORDER BY name",
-					  err, len);
-	sqlite3_stmt *get = sql_prepare(db, "SELECT image FROM service_images"
-					" WHERE version = ?1 AND name = ?2",
-					err, len);
-	int rc = first && get ? 0 : -1, step = SQLITE_DONE;
+	return strcmp(((const struct image *)a)->name,
+		      ((const struct image *)b)->name);
+}
 
+/* The first change after version that touched each service: a walk of
+ * the (version, name) index, which holds no image, keeping each name the
+ * first time it comes. Returned by name. */
+static int first_touches(sqlite3 *db, uint64_t version, struct images *im,
+			 char *err, size_t len)
+{
+	sqlite3_stmt *q = sql_prepare(db, "SELECT version, name"
+				      " FROM service_images WHERE version > ?1"
+				      " ORDER BY version", err, len);
+	json_t *seen = json_object();
+	int rc = q && seen ? 0 : -1, step = SQLITE_DONE;
+
+	if (q && !seen)
+		sql_fail(err, len, "out of memory");
 	if (rc == 0)
-		sqlite3_bind_int64(first, 1, (sqlite3_int64)version);
-	while (rc == 0 && (step = sqlite3_step(first)) == SQLITE_ROW) {
-		const char *name = sql_text(first, 0);
-		sqlite3_int64 at = sqlite3_column_int64(first, 1);
-		struct image *x = images_next(im);
+		sqlite3_bind_int64(q, 1, (sqlite3_int64)version);
+	while (rc == 0 && (step = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *name = sql_text(q, 1);
+		struct image *x;
 
-		if (!x) {
+		if (json_object_get(seen, name))
+			continue;
+		x = images_next(im);
+		if (!x || json_object_set_new(seen, name, json_true()) < 0) {
 			rc = sql_fail(err, len, "out of memory");
 			break;
 		}
 		snprintf(x->name, sizeof(x->name), "%s", name);
-		sqlite3_bind_int64(get, 1, at);
-		sqlite3_bind_text(get, 2, name, -1, SQLITE_TRANSIENT);
+		x->version = (uint64_t)sqlite3_column_int64(q, 0);
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = sql_db_fail(db, "reading the services' history", err, len);
+	if (rc == 0 && im->n > 1)
+		qsort(im->v, im->n, sizeof(*im->v), by_name);
+	json_decref(seen);
+	sqlite3_finalize(q);
+	return rc;
+}
+
+/* The image of each service changed after version, from the first change
+ * after it, one lookup each. */
+static int read_images(sqlite3 *db, uint64_t version, struct images *im,
+		       char *err, size_t len)
+{
+	sqlite3_stmt *get = NULL;
+	int rc = first_touches(db, version, im, err, len);
+
+	if (rc == 0) {
+		get = sql_prepare(db, "SELECT image FROM service_images"
+				  " WHERE version = ?1 AND name = ?2", err, len);
+		rc = get ? 0 : -1;
+	}
+	for (size_t i = 0; rc == 0 && i < im->n; i++) {
+		struct image *x = &im->v[i];
+
+		sqlite3_bind_int64(get, 1, (sqlite3_int64)x->version);
+		sqlite3_bind_text(get, 2, x->name, -1, SQLITE_STATIC);
 		if (sqlite3_step(get) != SQLITE_ROW) {
 			rc = sql_db_fail(db, "reading the services' history",
 					 err, len);
@@ -125,14 +159,12 @@ static int read_images(sqlite3 *db, uint64_t version, struct images *im,
 					       &x->then) < 0 ||
 			    strcmp(x->then.name, x->name) != 0)
 				rc = sql_fail(err, len, "the image of service "
-					      "%s kept with version %lld is "
-					      "damaged", x->name, at);
+					      "%s kept with version %" PRIu64
+					      " is damaged", x->name,
+					      x->version);
 		}
 		sqlite3_reset(get);
 	}
-	if (rc == 0 && step != SQLITE_DONE)
-		rc = sql_db_fail(db, "reading the services' history", err, len);
-	sqlite3_finalize(first);
 	sqlite3_finalize(get);
 	return rc;
 }
@@ -177,13 +209,8 @@ static int check_images(struct model *m, const struct images *im,
 	return rc;
 }
 
-static int append(json_t *list, json_t *svc)
-{
-	return svc ? json_array_append_new(list, svc) : -1;
-}
-
 int store_images_rewind(sqlite3 *db, struct model *m, uint64_t version,
-			const char *want, json_t **then, json_t **now,
+			const char *want, store_change_fn fn, void *arg,
 			char *err, size_t len)
 {
 	struct images im = { 0 };
@@ -191,22 +218,13 @@ int store_images_rewind(sqlite3 *db, struct model *m, uint64_t version,
 
 	if (rc == 0)
 		rc = check_images(m, &im, want, version, err, len);
-	*then = json_array();
-	*now = json_array();
-	if (!*then || !*now)
-		rc = rc < 0 ? rc : sql_fail(err, len, "out of memory");
 	for (size_t i = 0; rc == 0 && i < im.n; i++) {
-		const struct service *cur = model_find(m, im.v[i].name);
+		const struct service *now = model_find(m, im.v[i].name);
 
-		if ((im.v[i].existed &&
-		     append(*then, model_service_to_json(&im.v[i].then)) < 0) ||
-		    (cur && append(*now, model_service_to_json(cur)) < 0))
-			rc = sql_fail(err, len, "out of memory");
-	}
-	if (rc < 0) {
-		json_decref(*then);
-		json_decref(*now);
-		*then = *now = NULL;
+		/* made and deleted since: nothing to put back */
+		if (now || im.v[i].existed)
+			rc = fn(now, im.v[i].existed ? &im.v[i].then : NULL,
+				arg);
 	}
 	images_free(&im);
 	return rc;

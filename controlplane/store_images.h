@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include "model.h"
+#include "store.h"
 
 /* The images of the services the change under way in m touched, as part
  * of version's entry, into db: the store's or its copy's. Returns 0, or -1
@@ -20,14 +21,15 @@
 int store_images_append(const struct model *m, sqlite3 *db,
 			uint64_t version, char *err, size_t len);
 
-/* For m, the state db holds at its latest version: the services changed
- * after `version`, as service arrays in the state's shape sorted by name,
- * *then as they were at version (those that existed) and *now as they are
- * in m (those that exist). Checked first: m with the images put in place
- * must hash to want, the digest of the state at version, or nothing is
- * returned. m is left as it was. Returns 0, or -1 with err. */
+/* For m, the state db holds at its latest version: each service changed
+ * after `version`, by name, to fn as it is in m and as it was at version
+ * (NULL where it does not or did not exist; one made and deleted since is
+ * left out). Checked first: m with the
+ * images put in place must hash to want, the digest of the state at
+ * version, or fn is never called. m is left as it was. Returns 0, or -1
+ * with err (untouched when fn stopped the walk). */
 int store_images_rewind(sqlite3 *db, struct model *m, uint64_t version,
-			const char *want, json_t **then, json_t **now,
+			const char *want, store_change_fn fn, void *arg,
 			char *err, size_t len);
 
 #endif

@@ -1,5 +1,5 @@
 /* fulcrum-bench-restore: a point-in-time restore on a large store, through
- * the very library calls fulcrumd makes (plans.c, store.c), without the
+ * the very library calls fulcrumd makes (restore.c, store.c), without the
  * socket or a dataplane:
  *
  *   1. a store of SERVICES services x BACKENDS backends, committed in
@@ -7,10 +7,10 @@
  *   2. CHANGES changes after that point, one op each: a backend's weight
  *      set, in a service drawn at random among the first HOT services
  *      (0: among all of them);
- *   3. a restore plan back to the point before them: the services changed
- *      since, read from their before-images and checked against the
- *      logged digest (store_changed_since), then the plan's ops, its
- *      simulation and its risk (plan_ops, plan_simulate, plan_risk);
+ *   3. a restore plan back to the point before them, as fulcrumd makes
+ *      it (restore.h): the services changed since, read from their
+ *      before-images and checked against the logged digest, compared
+ *      with what they are now for the plan's ops, and its risk;
  *   4. the plan committed (store_commit), and the store's digest checked
  *      against the one logged for the point restored to;
  *   5. for comparison, the old way to that point: a replay of the whole
@@ -29,7 +29,7 @@
 
 #include <jansson.h>
 
-#include "plan.h"
+#include "restore.h"
 #include "store.h"
 
 static const struct change_meta bench_meta = {
@@ -107,9 +107,10 @@ int main(int argc, char **argv)
 	char dir[256] = "", path[300], err[1024];
 	bool own_dir = false;
 	char want[STORE_DIGEST_LEN], got[STORE_DIGEST_LEN];
-	double t, fill_ms, changes_ms, changed_ms, plan_ms, commit_ms;
+	double t, fill_ms, changes_ms, plan_ms, commit_ms;
 	double replay_ms = -1;
-	json_t *then, *now, *ops, *after, *risk;
+	json_t *req, *ops, *risk;
+	json_t *replayed = json_array(), *skipped = json_array();
 	uint64_t point, rng = 0x9e3779b97f4a7c15ull;
 	struct store *st;
 	int c;
@@ -166,17 +167,12 @@ int main(int argc, char **argv)
 	}
 	changes_ms = now_ms() - t;
 
-	/* the restore, as plans.c makes it */
+	/* the restore plan, as fulcrumd makes it (less saving it) */
 	t = now_ms();
-	if (store_changed_since(st, point, &then, &now, err, sizeof(err)) < 0)
-		die("store_changed_since", err);
-	changed_ms = now_ms() - t;
-	ops = plan_ops(now, then);
-	after = plan_simulate(now, ops, err, sizeof(err));
-	if (!after)
-		die("plan_simulate", err);
-	risk = plan_risk(now, after, store_n_services(st) -
-			 json_array_size(now), 25, 10);
+	req = json_pack("{s:I}", "restore_to", (json_int_t)point);
+	if (restore_plan(st, req, 25, 10, &ops, &risk, replayed, skipped, err,
+			 sizeof(err)) < 0)
+		die("restore_plan", err);
 	plan_ms = now_ms() - t;
 
 	t = now_ms();
@@ -202,37 +198,40 @@ int main(int argc, char **argv)
 	       "changes of one backend's weight in %u of them (%.0f ms, %.2f "
 	       "ms each)\n", services, backends, fill_ms, changes, hot,
 	       changes_ms, changes_ms / changes);
-	printf("restore to version %" PRIu64 ", %u changes back: %zu services "
-	       "changed since, %zu ops\n", point, changes, json_array_size(now),
-	       json_array_size(ops));
-	printf("  read and check the changed services   %8.1f ms\n", changed_ms);
-	printf("  plan (ops, simulation, risk: %s)  %8.1f ms\n",
-	       json_is_true(json_object_get(risk, "high")) ? "high" : "low ",
+	printf("restore to version %" PRIu64 ", %u changes back: %lld services "
+	       "changed since, %zu ops, %s risk\n", point, changes,
+	       json_integer_value(json_object_get(risk, "services_changed")),
+	       json_array_size(ops),
+	       json_is_true(json_object_get(risk, "high")) ? "high" : "low");
+	printf("  plan (changed services read and checked, ops, risk) %8.1f ms\n",
 	       plan_ms);
-	printf("  commit of the plan                    %8.1f ms\n", commit_ms);
+	printf("  commit of the plan                                  %8.1f ms\n",
+	       commit_ms);
 	if (replay)
-		printf("  for comparison, replay of the log     %8.1f ms (%.1fx "
-		       "the plan)\n", replay_ms, replay_ms / plan_ms);
+		printf("  for comparison, a replay of the log to that point   %8.1f ms "
+		       "(%.1fx the plan)\n", replay_ms, replay_ms / plan_ms);
 	if (json_path) {
 		FILE *f = fopen(json_path, "w");
 
 		if (!f)
 			die("writing", json_path);
 		fprintf(f, "{\"services\": %u, \"backends\": %u, \"changes\": %u, "
-			"\"hot_services\": %u, \"changed_services\": %zu, "
-			"\"ops\": %zu, \"changed_since_ms\": %.1f, "
+			"\"hot_services\": %u, \"changed_services\": %lld, "
+			"\"ops\": %zu, "
 			"\"plan_ms\": %.1f, \"commit_ms\": %.1f, "
 			"\"change_commit_ms\": %.3f, \"replay_ms\": %.1f}\n",
-			services, backends, changes, hot, json_array_size(now),
-			json_array_size(ops), changed_ms, plan_ms, commit_ms,
+			services, backends, changes, hot,
+			json_integer_value(json_object_get(risk,
+							   "services_changed")),
+			json_array_size(ops), plan_ms, commit_ms,
 			changes_ms / changes, replay_ms);
 		fclose(f);
 	}
 	json_decref(risk);
-	json_decref(after);
 	json_decref(ops);
-	json_decref(then);
-	json_decref(now);
+	json_decref(req);
+	json_decref(replayed);
+	json_decref(skipped);
 	store_close(st);
 	if (own_dir) {
 		static const char *const files[] = { "", "-wal", "-shm" };

@@ -23,6 +23,9 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
+#include "model.h"
+#include "plan.h"
+#include "restore.h"
 #include "store.h"
 
 struct env {
@@ -779,13 +782,41 @@ static void sort_by_name(json_t *list)
 
 /* The state now with the changed services put back as store_changed_since
  * says they were: what a restore to that version makes. */
+struct changed {
+	json_t *then, *now;             /* as JSON, each by name */
+};
+
+static int collect(const struct service *now, const struct service *then,
+		   void *arg)
+{
+	struct changed *c = arg;
+
+	assert_true(now || then);
+	if (now)
+		json_array_append_new(c->now, model_service_to_json(now));
+	if (then)
+		json_array_append_new(c->then, model_service_to_json(then));
+	return 0;
+}
+
+static int changed_since(struct store *st, uint64_t v, json_t **then,
+			 json_t **now)
+{
+	struct changed c = { json_array(), json_array() };
+	int rc = store_changed_since(st, v, collect, &c, err, sizeof(err));
+
+	*then = c.then;
+	*now = c.now;
+	return rc;
+}
+
 static json_t *rewound(struct store *st, uint64_t v)
 {
 	json_t *then, *now, *cur = state_of(st), *out = json_array(), *svc;
 	json_t *changed = json_object();
 	size_t i;
 
-	if (store_changed_since(st, v, &then, &now, err, sizeof(err)) < 0)
+	if (changed_since(st, v, &then, &now) < 0)
 		fail_msg("store_changed_since(%" PRIu64 "): %s", (uint64_t)v,
 			 err);
 	json_array_foreach(now, i, svc)
@@ -833,14 +864,13 @@ static void test_changed_since(void **state)
 		json_decref(want[v]);
 	}
 	/* nothing changed since the latest: nothing to put back */
-	assert_int_equal(store_changed_since(e->st, N_STEPS, &then, &now, err,
-					     sizeof(err)), 0);
+	assert_int_equal(changed_since(e->st, N_STEPS, &then, &now), 0);
 	assert_int_equal(json_array_size(then) + json_array_size(now), 0);
 	json_decref(then);
 	json_decref(now);
-	assert_int_equal(store_changed_since(e->st, N_STEPS + 1, &then, &now,
-					     err, sizeof(err)), -1);
-	assert_null(then);
+	assert_int_equal(changed_since(e->st, N_STEPS + 1, &then, &now), -1);
+	json_decref(then);
+	json_decref(now);
 	assert_non_null(strstr(err, "there is no version 10"));
 }
 
@@ -859,8 +889,7 @@ static void test_changed_since_only_changed(void **state)
 	       " {\"op\": \"service_add\", \"name\": \"new\","
 	       " \"vip\": \"10.0.0.53\", \"proto\": \"udp\", \"port\": 53,"
 	       " \"mode\": \"l2dsr\"}]");
-	assert_int_equal(store_changed_since(e->st, 2, &then, &now, err,
-					     sizeof(err)), 0);
+	assert_int_equal(changed_since(e->st, 2, &then, &now), 0);
 	assert_int_equal(json_array_size(then), 1);
 	assert_string_equal(json_string_value(json_object_get(
 		json_array_get(then, 0), "vip")), "10.0.0.53");
@@ -875,6 +904,84 @@ static void test_changed_since_only_changed(void **state)
 	assert_true(json_equal(got, json_object_get(want, "services")));
 	json_decref(got);
 	json_decref(want);
+}
+
+static void assert_state_services(struct store *st, const json_t *want)
+{
+	json_t *s = state_of(st);
+
+	if (!json_equal(json_object_get(s, "services"),
+			json_object_get(want, "services")))
+		fail_msg("state %s, want %s", json_dumps(s, JSON_COMPACT),
+			 json_dumps(want, JSON_COMPACT));
+	json_decref(s);
+}
+
+/* The ops as sorted text: service_diff and plan_ops may order a
+ * service's backend ops differently. */
+static json_t *op_set(const json_t *ops)
+{
+	json_t *set = json_object(), *op;
+	size_t i;
+
+	json_array_foreach(ops, i, op) {
+		char *text = json_dumps(op, JSON_SORT_KEYS | JSON_COMPACT);
+
+		json_object_set_new(set, text, json_true());
+		free(text);
+	}
+	return set;
+}
+
+/* A restore plan to each earlier version, made in memory, must hold the
+ * very ops plan_ops finds between the JSON states, and committed it must
+ * give that version's state back, digest and all. */
+static void test_restore_plan_each_version(void **state)
+{
+	struct env *e = *state;
+	json_t *want[N_STEPS + 1];
+
+	want[0] = state_of(e->st);
+	for (size_t i = 0; i < N_STEPS; i++) {
+		commit(e->st, steps[i]);
+		want[i + 1] = state_of(e->st);
+	}
+	for (size_t v = N_STEPS; v-- > 0;) {
+		json_t *req = json_pack("{s:I}", "restore_to", (json_int_t)v);
+		json_t *replayed = json_array(), *skipped = json_array();
+		json_t *ops, *risk, *now = state_of(e->st), *full, *a, *b;
+
+		if (restore_plan(e->st, req, 25, 10, &ops, &risk, replayed,
+				 skipped, err, sizeof(err)) < 0)
+			fail_msg("restore_plan(%zu): %s", v, err);
+		full = plan_ops(json_object_get(now, "services"),
+				json_object_get(want[v], "services"));
+		a = op_set(ops);
+		b = op_set(full);
+		if (!json_equal(a, b))
+			fail_msg("version %zu: %s\nplan_ops: %s", v,
+				 json_dumps(ops, JSON_COMPACT),
+				 json_dumps(full, JSON_COMPACT));
+		assert_int_equal(json_array_size(ops), json_array_size(full));
+		if (json_array_size(ops) > 0) {
+			char *text = json_dumps(ops, JSON_COMPACT);
+
+			commit(e->st, text);
+			free(text);
+		}
+		assert_state_services(e->st, want[v]);
+		json_decref(a);
+		json_decref(b);
+		json_decref(full);
+		json_decref(now);
+		json_decref(ops);
+		json_decref(risk);
+		json_decref(req);
+		json_decref(replayed);
+		json_decref(skipped);
+	}
+	for (size_t v = 0; v <= N_STEPS; v++)
+		json_decref(want[v]);
 }
 
 /* An image changed behind the store's back is found out, whether it no
@@ -896,18 +1003,20 @@ static void test_changed_since_damaged(void **state)
 				      " substr(image, 1, 80) || x'07' ||"
 				      " substr(image, 82) WHERE version = 2",
 				      NULL, NULL, NULL), SQLITE_OK);
-	assert_int_equal(store_changed_since(e->st, 1, &then, &now, err,
-					     sizeof(err)), -1);
+	assert_int_equal(changed_since(e->st, 1, &then, &now), -1);
 	assert_non_null(strstr(err, "does not add up to version 1"));
-	assert_null(then);
+	assert_int_equal(json_array_size(then) + json_array_size(now), 0);
+	json_decref(then);
+	json_decref(now);
 	/* the later image, of v3, is not even read for version 1 */
 	assert_int_equal(sqlite3_exec(db, "UPDATE service_images SET image ="
 				      " x'0102' WHERE version = 3", NULL, NULL,
 				      NULL), SQLITE_OK);
-	assert_int_equal(store_changed_since(e->st, 2, &then, &now, err,
-					     sizeof(err)), -1);
+	assert_int_equal(changed_since(e->st, 2, &then, &now), -1);
 	assert_non_null(strstr(err, "the image of service web kept with "
 			       "version 3 is damaged"));
+	json_decref(then);
+	json_decref(now);
 	sqlite3_close(db);
 }
 
@@ -1506,6 +1615,7 @@ int main(void)
 		T(test_changed_since),
 		T(test_changed_since_only_changed),
 		T(test_changed_since_damaged),
+		T(test_restore_plan_each_version),
 		T(test_backup),
 		T(test_backup_failure_keeps_commit),
 		T(test_backup_follows_each_change),

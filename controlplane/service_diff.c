@@ -1,0 +1,137 @@
+#include "service_diff.h"
+
+#include <netinet/in.h>
+#include <string.h>
+
+static int add(json_t *ops, json_t *op)
+{
+	return op ? json_array_append_new(ops, op) : -1;
+}
+
+static json_t *backend_op(const char *kind, const struct service *s,
+			  const struct backend *b, bool with_fields)
+{
+	char addr[INET6_ADDRSTRLEN];
+
+	ip_addr_str(&b->addr, s->family, addr, sizeof(addr));
+	if (!with_fields)
+		return json_pack("{s:s, s:s, s:s}", "op", kind, "service",
+				 s->name, "addr", addr);
+	return json_pack("{s:s, s:s, s:s, s:I, s:s}", "op", kind, "service",
+			 s->name, "addr", addr, "weight", (json_int_t)b->weight,
+			 "state", backend_state_name(b->state));
+}
+
+static json_t *service_set(const struct service *from,
+			   const struct service *to)
+{
+	json_t *set = json_pack("{s:s, s:s}", "op", "service_set", "name",
+				to->name);
+	char vip[INET6_ADDRSTRLEN];
+	int rc = set ? 0 : -1;
+
+	if (rc == 0 && (from->family != to->family ||
+			!ip_addr_eq(&from->vip, &to->vip)))
+		rc = json_object_set_new(set, "vip", json_string(ip_addr_str(
+			&to->vip, to->family, vip, sizeof(vip))));
+	if (rc == 0 && from->proto != to->proto)
+		rc = json_object_set_new(set, "proto", json_string(
+			to->proto == IPPROTO_TCP ? "tcp" : "udp"));
+	if (rc == 0 && from->port != to->port)
+		rc = json_object_set_new(set, "port", json_integer(to->port));
+	if (rc == 0 && from->mode != to->mode)
+		rc = json_object_set_new(set, "mode", json_string(
+			service_mode_name(to->mode)));
+	if (rc == 0 && from->table_size != to->table_size)
+		rc = json_object_set_new(set, "table_size",
+					 json_integer(to->table_size));
+	if (rc == 0 && from->gue_port != to->gue_port)
+		rc = json_object_set_new(set, "gue_port",
+					 json_integer(to->gue_port));
+	if (rc < 0) {
+		json_decref(set);
+		return NULL;
+	}
+	return set;
+}
+
+static int compare(const struct backend *a, const struct backend *b)
+{
+	return memcmp(a->addr.v6, b->addr.v6, sizeof(a->addr.v6));
+}
+
+/* Both backend arrays are sorted by address bytes: one merge walk. */
+static int backend_diff(const struct service *from, const struct service *to,
+			json_t *ops)
+{
+	uint32_t i = 0, j = 0;
+	int rc = 0;
+
+	while (rc == 0 && (i < from->n_backends || j < to->n_backends)) {
+		const struct backend *a = i < from->n_backends ?
+					  &from->backends[i] : NULL;
+		const struct backend *b = j < to->n_backends ?
+					  &to->backends[j] : NULL;
+		int c = !a ? 1 : !b ? -1 : compare(a, b);
+
+		if (c < 0) {
+			rc = add(ops, backend_op("backend_del", from, a, false));
+			i++;
+		} else if (c > 0) {
+			rc = add(ops, backend_op("backend_add", to, b, true));
+			j++;
+		} else {
+			if (a->weight != b->weight || a->state != b->state)
+				rc = add(ops, backend_op("backend_set", to, b,
+							 true));
+			i++;
+			j++;
+		}
+	}
+	return rc;
+}
+
+int service_diff(const struct service *from, const struct service *to,
+		 json_t *ops)
+{
+	json_t *op;
+
+	if (!to)
+		return !from ? 0 : add(ops, json_pack("{s:s, s:s}", "op",
+						      "service_del", "name",
+						      from->name));
+	if (!from) {
+		op = model_service_to_json(to);
+		if (op && json_object_set_new(op, "op",
+					      json_string("service_add")) < 0) {
+			json_decref(op);
+			op = NULL;
+		}
+		return add(ops, op);
+	}
+	op = service_set(from, to);
+	if (!op)
+		return -1;
+	if (json_object_size(op) > 2) {
+		if (add(ops, op) < 0)
+			return -1;
+	} else {
+		json_decref(op);
+	}
+	return backend_diff(from, to, ops);
+}
+
+bool service_loses_active(const struct service *from,
+			  const struct service *to)
+{
+	for (uint32_t i = 0; from && i < from->n_backends; i++) {
+		const struct backend *b;
+
+		if (from->backends[i].state != BACKEND_ACTIVE)
+			continue;
+		b = to ? service_backend_find(to, &from->backends[i].addr) : NULL;
+		if (!b || b->state != BACKEND_ACTIVE)
+			return true;
+	}
+	return false;
+}
