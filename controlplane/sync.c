@@ -84,44 +84,91 @@ json_t *sync_live_state(struct sync *s, uint64_t *version, char *err,
 	return services;
 }
 
-/* push's outcome when a conditional push finds the dataplane running
- * something other than what it expected */
+/* push's outcomes besides 0 and -1 (no answer): the dataplane runs
+ * something other than a conditional push expected, or refused the push */
 #define PUSH_STALE 1
+#define PUSH_REFUSED 2
 
-/* Sends the store's state, labelled with its digest. Conditional, it
- * goes ahead only if the dataplane still runs s->dp_version under
- * s->dp_digest, checked by the dataplane in the same step as the apply
- * (control.h). Returns 0, PUSH_STALE, or -1 with err. */
+struct delta {
+	json_t *changed, *removed;
+	bool out_of_memory;
+};
+
+static int delta_one(const struct service *now, const struct service *then,
+		     void *arg)
+{
+	struct delta *d = arg;
+	int rc = now ? json_array_append_new(d->changed,
+					     model_service_to_json(now)) :
+		       json_array_append_new(d->removed,
+					     json_string(then->name));
+
+	d->out_of_memory = rc < 0;
+	return rc;
+}
+
+/* What the dataplane is sent: the whole state, or on condition that it
+ * runs s->dp_version, only what changed since (a delta, control.h), so
+ * that a change to one service of ten thousand sends one. NULL with err. */
+static json_t *push_request(struct sync *s, struct store *st,
+			    bool conditional, char *err, size_t err_len)
+{
+	struct delta d = { json_array(), json_array(), false };
+	json_t *state, *req = NULL;
+
+	if (!conditional) {
+		state = store_state(st, err, err_len);
+		if (state)
+			req = json_pack("{s:s, s:O}", "cmd", "apply", "services",
+					json_object_get(state, "services"));
+		json_decref(state);
+	} else if (store_changed_since(st, s->dp_version, delta_one, &d, err,
+				       err_len) == 0) {
+		req = json_pack("{s:s, s:O, s:O, s:{s:I, s:s}}", "cmd", "apply",
+				"changed", d.changed, "removed", d.removed,
+				"expect", "version", (json_int_t)s->dp_version,
+				"digest", s->dp_digest);
+	} else if (d.out_of_memory) {
+		snprintf(err, err_len, "out of memory");
+	}
+	json_decref(d.changed);
+	json_decref(d.removed);
+	if (!req && !err[0])
+		snprintf(err, err_len, "out of memory");
+	return req;
+}
+
+/* Sends the store's state, labelled with its digest; conditional, as a
+ * delta that goes ahead only if the dataplane still runs s->dp_version
+ * under s->dp_digest, checked by the dataplane in the same step as the
+ * apply (control.h). Returns 0, PUSH_STALE, PUSH_REFUSED, or -1 with err. */
 static int push(struct sync *s, struct store *st, bool approved,
 		bool conditional, char *err, size_t err_len)
 {
-	json_t *state = store_state(st, err, err_len), *req, *resp;
 	char digest[STORE_DIGEST_LEN];
+	json_t *req, *resp;
 	const char *why;
 
-	if (!state)
+	err[0] = '\0';
+	req = push_request(s, st, conditional, err, err_len);
+	if (!req)
 		return -1;
 	store_digest(st, digest);
-	req = json_pack("{s:s, s:I, s:O, s:b, s:s}", "cmd", "apply",
-			"version", (json_int_t)store_version(st), "services",
-			json_object_get(state, "services"), "approved", approved,
-			"digest", digest);
-	json_decref(state);
-	if (!req) {
+	if (json_object_set_new(req, "version",
+				json_integer((json_int_t)store_version(st))) < 0 ||
+	    json_object_set_new(req, "approved", json_boolean(approved)) < 0 ||
+	    json_object_set_new(req, "digest", json_string(digest)) < 0) {
+		json_decref(req);
 		snprintf(err, err_len, "out of memory");
 		return -1;
 	}
-	if (conditional)
-		json_object_set_new(req, "expect", json_pack(
-			"{s:I, s:s}", "version", (json_int_t)s->dp_version,
-			"digest", s->dp_digest));
 	resp = jsonline_call(s->socket, req, SYNC_MAX_RESPONSE, err, err_len);
 	json_decref(req);
 	if (!resp)
 		return -1;
 	if (!json_is_true(json_object_get(resp, "ok"))) {
 		int rc = json_is_true(json_object_get(resp, "stale")) ?
-			 PUSH_STALE : -1;
+			 PUSH_STALE : PUSH_REFUSED;
 
 		why = json_string_value(json_object_get(resp, "error"));
 		snprintf(err, err_len, "dataplane: %s",
@@ -229,7 +276,10 @@ int sync_push(struct sync *s, struct store *st, bool approved, char *err,
 			snprintf(s->note, sizeof(s->note), "%s", err);
 			return -1;
 		}
-		/* it runs something else now: find out what, as below */
+		/* it runs something else now, or refused the delta (one that
+		 * takes no deltas, or a state unsafe to apply, which the
+		 * whole state will be refused for as well): find out what it
+		 * runs, as below */
 	}
 	/* what the dataplane runs now, not at the last reconcile: it may
 	 * have come back since with a state the store must not overwrite */

@@ -13,6 +13,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include "dataplane.h"
+#include "fwd_delta.h"
 #include "fwd_update.h"
 #include "jsonline.h"
 #include "state_json.h"
@@ -78,22 +79,24 @@ static uint32_t live_active(const struct fwd_state *live, const char *name)
 /* The accident this guards against: a control plane that lost its data
  * pushing an empty or gutted state into a running balancer. What counts
  * is what the update takes away: a service an operator already drained
- * on purpose does not hold up later updates. */
+ * on purpose does not hold up later updates. check[n_check] are the
+ * services the update sends, n_after how many there will be in all. */
 static const char *unsafe(const struct fwd_state *live,
-			  const struct service_config *want, uint32_t n)
+			  const struct service_config *check, uint32_t n_check,
+			  uint32_t n_after)
 {
 	static char why[256];
 
-	if (n == 0 && live->n_services > 0)
+	if (n_after == 0 && live->n_services > 0)
 		return "the update removes every service";
-	for (uint32_t i = 0; i < n; i++) {
+	for (uint32_t i = 0; i < n_check; i++) {
 		uint32_t usable = 0;
 
-		for (uint32_t b = 0; b < want[i].n_backends; b++)
-			usable += want[i].backends[b].state == BACKEND_ACTIVE;
-		if (usable == 0 && live_active(live, want[i].name) > 0) {
+		for (uint32_t b = 0; b < check[i].n_backends; b++)
+			usable += check[i].backends[b].state == BACKEND_ACTIVE;
+		if (usable == 0 && live_active(live, check[i].name) > 0) {
 			snprintf(why, sizeof(why), "the update leaves live service "
-				 "%s with no active backend", want[i].name);
+				 "%s with no active backend", check[i].name);
 			return why;
 		}
 	}
@@ -113,23 +116,88 @@ static bool as_expected(const struct dataplane *dp, const json_t *expect)
 	       strcmp(d, dp->digest) == 0;
 }
 
+/* The names of a delta's removed services, or NULL with err. */
+static const char **removed_names(const json_t *removed, uint32_t *n,
+				  char *err, size_t err_len)
+{
+	const char **names = calloc(json_array_size(removed) + 1,
+				    sizeof(*names));
+	json_t *name;
+	size_t i;
+
+	if (!names) {
+		snprintf(err, err_len, "out of memory");
+		return NULL;
+	}
+	json_array_foreach(removed, i, name) {
+		if (!json_is_string(name)) {
+			snprintf(err, err_len, "removed[%zu] is not a name", i);
+			free(names);
+			return NULL;
+		}
+		names[i] = json_string_value(name);
+	}
+	*n = (uint32_t)json_array_size(removed);
+	return names;
+}
+
+/* The services an apply wants: those it sends, or with a delta the live
+ * ones with the delta laid over (fwd_delta.h); *sent and *n_sent are what
+ * it sends, for the safety check. 0, or -1 with err. */
+static int wanted(const struct dataplane *dp, const json_t *services,
+		  const json_t *changed, const json_t *removed,
+		  struct service_config **want, uint32_t *n,
+		  struct service_config **sent, uint32_t *n_sent, char *err,
+		  size_t err_len)
+{
+	const char **names;
+	uint32_t n_names = 0;
+	int rc;
+
+	*sent = NULL;
+	if (services) {
+		if (state_json_parse(services, want, n, err, err_len) < 0)
+			return -1;
+		*sent = *want;
+		*n_sent = *n;
+		return 0;
+	}
+	if (!json_is_array(removed)) {
+		snprintf(err, err_len, "removed must be an array of names");
+		return -1;
+	}
+	if (state_json_parse(changed, sent, n_sent, err, err_len) < 0)
+		return -1;
+	names = removed_names(removed, &n_names, err, err_len);
+	rc = names ? fwd_delta_want(dp->fwd, *sent, *n_sent, names, n_names,
+				    want, n, err, err_len) : -1;
+	free(names);
+	if (rc < 0) {
+		state_json_free(*sent, *n_sent);
+		*sent = NULL;
+	}
+	return rc;
+}
+
 static json_t *apply(struct dataplane *dp, const json_t *req)
 {
-	struct service_config *want;
+	struct service_config *want, *sent;
 	struct fwd_update u;
 	json_int_t version = 0;
-	json_t *services = NULL, *expect = NULL;
+	json_t *services = NULL, *changed = NULL, *removed = NULL;
+	json_t *expect = NULL;
 	const char *digest = "";
 	int approved = 0;
 	json_error_t je;
 	const char *why;
 	char err[512];
-	bool changed;
-	uint32_t n;
+	bool ok;
+	uint32_t n, n_sent;
 
 	if (json_unpack_ex((json_t *)req, &je, JSON_STRICT,
-			   "{s:s, s:I, s:o, s?b, s?s, s?o}", "cmd", &why,
+			   "{s:s, s:I, s?o, s?o, s?o, s?b, s?s, s?o}", "cmd", &why,
 			   "version", &version, "services", &services,
+			   "changed", &changed, "removed", &removed,
 			   "approved", &approved, "digest", &digest,
 			   "expect", &expect) < 0)
 		return refuse("apply: %s", je.text);
@@ -137,25 +205,33 @@ static json_t *apply(struct dataplane *dp, const json_t *req)
 		return refuse("apply: %s", "version is negative");
 	if (strlen(digest) >= sizeof(dp->digest))
 		return refuse("apply: %s", "digest is too long");
+	if (!services == !(changed || removed) || (changed && !removed) ||
+	    (removed && !changed))
+		return refuse("apply: %s", "an apply sends \"services\", or "
+			      "a delta of \"changed\" and \"removed\"");
+	if (changed && !expect)
+		return refuse("apply: %s", "a delta needs \"expect\": it only "
+			      "means something against a known state");
 	if (expect && !as_expected(dp, expect))
 		return json_pack("{s:b, s:b, s:s}", "ok", 0, "stale", 1,
 				 "error", "apply: the dataplane no longer runs "
 				 "the version and digest expected");
-	if (state_json_parse(services, &want, &n, err, sizeof(err)) < 0)
+	if (wanted(dp, services, changed, removed, &want, &n, &sent, &n_sent,
+		   err, sizeof(err)) < 0)
 		return refuse("apply: %s", err);
-	why = approved ? NULL : unsafe(dp->fwd, want, n);
-	if (why) {
-		state_json_free(want, n);
+	why = approved ? NULL : unsafe(dp->fwd, sent, n_sent, n);
+	ok = !why && fwd_update_prepare(dp->fwd, want, n,
+					dataplane_now(dp, rte_rdtsc()), &u, err,
+					sizeof(err)) == 0;
+	if (sent != want)
+		state_json_free(sent, n_sent);
+	state_json_free(want, n);
+	if (why)
 		return refuse("apply refused: %s; send it as approved if meant",
 			      why);
-	}
-	if (fwd_update_prepare(dp->fwd, want, n, dataplane_now(dp, rte_rdtsc()),
-			       &u, err, sizeof(err)) < 0) {
-		state_json_free(want, n);
+	if (!ok)
 		return refuse("apply: %s", err);
-	}
-	state_json_free(want, n);
-	changed = fwd_update_changes(&u);
+	ok = fwd_update_changes(&u);
 	fwd_update_publish(&dp->fwd, &u);
 	/* every reader has moved on from what the update replaced */
 	rte_rcu_qsbr_synchronize(dp->rcu, RTE_QSBR_THRID_INVALID);
@@ -163,7 +239,7 @@ static json_t *apply(struct dataplane *dp, const json_t *req)
 	dp->version = (uint64_t)version;
 	snprintf(dp->digest, sizeof(dp->digest), "%s", digest);
 	return json_pack("{s:b, s:I, s:b}", "ok", 1, "version", version,
-			 "changed", changed);
+			 "changed", ok);
 }
 
 json_t *control_handle(struct dataplane *dp, const json_t *req)

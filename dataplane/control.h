@@ -12,6 +12,8 @@
  *   {"cmd": "apply", "version": N, "services": [...], "approved": false,
  *    "digest": D, "expect": {"version": V, "digest": E}}
  *                      -> {"ok": true, "version": N, "changed": bool}
+ *   {"cmd": "apply", ..., "changed": [...], "removed": [names], "expect":
+ *    ...}              -> as above: a delta (fwd_delta.h)
  * A refusal is {"ok": false, "error": "..."} and changes nothing. "digest"
  * (optional) is the control plane's digest of the services sent; the
  * dataplane keeps it with the version as a label, and an apply without
@@ -19,7 +21,10 @@
  * the dataplane runs version V under digest E it is refused with "stale":
  * true, so that a control plane can push on what it last saw without
  * reading the whole state back, and without overwriting a state that
- * someone else put in meanwhile. An apply
+ * someone else put in meanwhile. A delta sends, instead of "services",
+ * the services changed since the expected state, whole, and the names of
+ * those removed; it must be conditional, and the rest of the live state
+ * stays as it is. An apply
  * that would empty the dataplane, or leave a live service with no backend
  * that takes new flows, is refused unless "approved" is true: a state
  * built from missing data must not reach a running balancer by accident.

@@ -19,6 +19,7 @@
 #include "control.h"
 #include "dataplane.h"
 #include "fixture.h"
+#include "state_json.h"
 #include "test_env.h"
 
 #define D1 "1111111111111111111111111111111111111111111111111111111111111111"
@@ -143,10 +144,133 @@ static void test_conditional_apply(void **state)
 	assert_int_equal(n_backends(e), 7);
 }
 
+static json_t *ask(struct env *e, const char *text)
+{
+	json_t *req = json_loads(text, 0, NULL), *resp;
+
+	assert_non_null(req);
+	resp = control_handle(&e->dp, req);
+	json_decref(req);
+	return resp;
+}
+
+static void assert_refused(json_t *resp, const char *why)
+{
+	const char *error = json_string_value(json_object_get(resp, "error"));
+
+	assert_false(json_is_true(json_object_get(resp, "ok")));
+	if (!error || !strstr(error, why))
+		fail_msg("error %s, want %s", error ? error : "(none)", why);
+	json_decref(resp);
+}
+
+static const struct service *live(struct env *e, const char *name)
+{
+	for (uint32_t id = 0; id < e->dp.fwd->capacity; id++)
+		if (e->dp.fwd->services[id] &&
+		    strcmp(e->dp.fwd->services[id]->name, name) == 0)
+			return e->dp.fwd->services[id];
+	return NULL;
+}
+
+#define SVC(name, vip, backends) \
+	"{\"name\": \"" name "\", \"vip\": \"" vip "\", \"proto\": \"tcp\"," \
+	" \"port\": 80, \"mode\": \"l2dsr\", \"backends\": [" backends "]}"
+#define BE(addr) "{\"addr\": \"" addr "\"}"
+#define EXPECT(v, d) ", \"expect\": {\"version\": " #v ", \"digest\": \"" d "\"}"
+
+/* A delta lays the services it sends over the live ones and takes away
+ * those it names; what it leaves alone stays live as it was, the very
+ * service objects, so that their flows and counters carry on. Anything
+ * that does not fit the live state is refused whole. */
+static void test_delta_apply(void **state)
+{
+	struct env *e = *state;
+	const struct service *api;
+	json_t *dump;
+	char *text;
+
+	assert_applied(ask(e, "{\"cmd\": \"apply\", \"version\": 1,"
+			   " \"digest\": \"" D1 "\", \"services\": ["
+			   SVC("web", "10.0.0.100", BE("10.0.0.10")) ", "
+			   SVC("dns", "10.0.0.53", BE("10.0.0.11")) ", "
+			   SVC("api", "10.0.0.101", BE("10.0.0.12") ", "
+			       BE("10.0.0.13")) "]}"), true);
+	api = live(e, "api");
+	assert_non_null(api);
+
+	/* refused whole, nothing changed */
+	assert_refused(ask(e, "{\"cmd\": \"apply\", \"version\": 2,"
+			   " \"changed\": [], \"removed\": [\"dns\"]}"),
+		       "a delta needs \"expect\"");
+	assert_refused(ask(e, "{\"cmd\": \"apply\", \"version\": 2,"
+			   " \"changed\": [], \"removed\": [\"nope\"]"
+			   EXPECT(1, D1) "}"), "1 of the 1 services removed are "
+		       "not live");
+	assert_refused(ask(e, "{\"cmd\": \"apply\", \"version\": 2,"
+			   " \"changed\": [" SVC("dns", "10.0.0.53",
+						 BE("10.0.0.14")) "],"
+			   " \"removed\": [\"dns\"]" EXPECT(1, D1) "}"),
+		       "removed and changed at once");
+	assert_refused(ask(e, "{\"cmd\": \"apply\", \"version\": 2,"
+			   " \"changed\": [], \"removed\": [],"
+			   " \"services\": []" EXPECT(1, D1) "}"),
+		       "an apply sends");
+	assert_refused(ask(e, "{\"cmd\": \"apply\", \"version\": 2,"
+			   " \"changed\": [], \"removed\": [\"web\", \"dns\","
+			   " \"api\"]" EXPECT(1, D1) "}"),
+		       "removes every service");
+	assert_refused(ask(e, "{\"cmd\": \"apply\", \"version\": 2,"
+			   " \"changed\": [" SVC("web", "10.0.0.100", "") "],"
+			   " \"removed\": []" EXPECT(1, D1) "}"),
+		       "leaves live service web with no active backend");
+	assert_int_equal(e->dp.version, 1);
+	assert_ptr_equal(live(e, "api"), api);
+	assert_non_null(live(e, "dns"));
+
+	/* web grows a backend, dns goes, a new one comes; api is untouched */
+	assert_applied(ask(e, "{\"cmd\": \"apply\", \"version\": 2,"
+			   " \"digest\": \"" D2 "\", \"changed\": ["
+			   SVC("web", "10.0.0.100", BE("10.0.0.10") ", "
+			       BE("10.0.0.15")) ", "
+			   SVC("new", "10.0.0.102", BE("10.0.0.16")) "],"
+			   " \"removed\": [\"dns\"]" EXPECT(1, D1) "}"), true);
+	assert_int_equal(e->dp.version, 2);
+	assert_string_equal(e->dp.digest, D2);
+	assert_ptr_equal(live(e, "api"), api);
+	dump = state_json_dump(e->dp.fwd);
+	text = json_dumps(dump, JSON_COMPACT);
+	assert_string_equal(text,
+		"[{\"name\":\"api\",\"vip\":\"10.0.0.101\",\"proto\":\"tcp\","
+		"\"port\":80,\"mode\":\"l2dsr\",\"table_size\":65537,"
+		"\"gue_port\":6080,\"backends\":[{\"addr\":\"10.0.0.12\","
+		"\"weight\":1,\"state\":\"active\"},{\"addr\":\"10.0.0.13\","
+		"\"weight\":1,\"state\":\"active\"}]},"
+		"{\"name\":\"new\",\"vip\":\"10.0.0.102\",\"proto\":\"tcp\","
+		"\"port\":80,\"mode\":\"l2dsr\",\"table_size\":65537,"
+		"\"gue_port\":6080,\"backends\":[{\"addr\":\"10.0.0.16\","
+		"\"weight\":1,\"state\":\"active\"}]},"
+		"{\"name\":\"web\",\"vip\":\"10.0.0.100\",\"proto\":\"tcp\","
+		"\"port\":80,\"mode\":\"l2dsr\",\"table_size\":65537,"
+		"\"gue_port\":6080,\"backends\":[{\"addr\":\"10.0.0.10\","
+		"\"weight\":1,\"state\":\"active\"},{\"addr\":\"10.0.0.15\","
+		"\"weight\":1,\"state\":\"active\"}]}]");
+	free(text);
+	json_decref(dump);
+
+	/* a delta against a state it no longer runs is stale */
+	assert_applied(ask(e, "{\"cmd\": \"apply\", \"version\": 3,"
+			   " \"changed\": [], \"removed\": [\"new\"]"
+			   EXPECT(1, D1) "}"), false);
+	assert_non_null(live(e, "new"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_conditional_apply, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_delta_apply, setup,
 						teardown),
 	};
 

@@ -44,8 +44,10 @@ struct fake_dp {
 	json_int_t version;
 	char digest[STORE_DIGEST_LEN];   /* as the last apply labelled it */
 	json_t *services;
-	json_t *applied;        /* the apply requests, in order */
+	json_t *applied;        /* the apply requests, in order, each with
+				 * the services it left live as "result" */
 	unsigned int n_state;   /* "state" requests answered */
+	bool no_delta;          /* as an older dataplane: whole states only */
 	char path[DAEMON_TEXT_LEN];
 };
 
@@ -286,6 +288,49 @@ static uint64_t commit_ok(struct env *e, const char *text)
 
 /* ---- the fake dataplane ---- */
 
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(json_string_value(json_object_get(*(json_t *const *)a,
+							"name")),
+		      json_string_value(json_object_get(*(json_t *const *)b,
+							"name")));
+}
+
+/* The live services with a delta laid over, by name as the real one
+ * keeps them. */
+static json_t *fake_delta(const json_t *live, const json_t *req)
+{
+	json_t *changed = json_object_get(req, "changed");
+	json_t *gone = json_object(), *out = json_array(), *svc, **v;
+	size_t i, n;
+
+	json_array_foreach(json_object_get(req, "removed"), i, svc)
+		json_object_set(gone, json_string_value(svc), json_true());
+	json_array_foreach(changed, i, svc)
+		json_object_set(gone, json_string_value(json_object_get(svc,
+									"name")),
+				json_true());
+	json_array_foreach(live, i, svc)
+		if (!json_object_get(gone, json_string_value(json_object_get(
+				svc, "name"))))
+			json_array_append(out, svc);
+	json_array_foreach(changed, i, svc)
+		json_array_append(out, svc);
+	n = json_array_size(out);
+	v = calloc(n + 1, sizeof(*v));
+	for (i = 0; i < n; i++)
+		v[i] = json_incref(json_array_get(out, i));
+	qsort(v, n, sizeof(*v), by_name);
+	json_array_clear(out);
+	for (i = 0; i < n; i++)
+		json_array_append_new(out, json_deep_copy(v[i]));
+	for (i = 0; i < n; i++)
+		json_decref(v[i]);
+	free(v);
+	json_decref(gone);
+	return out;
+}
+
 static json_t *fake_answer(struct fake_dp *f, const json_t *req)
 {
 	const char *cmd = json_string_value(json_object_get(req, "cmd"));
@@ -308,14 +353,23 @@ static json_t *fake_answer(struct fake_dp *f, const json_t *req)
 				 "error", "not as expected");
 	} else if (cmd && strcmp(cmd, "apply") == 0 &&
 		   json_is_integer(json_object_get(req, "version")) &&
-		   json_is_array(json_object_get(req, "services"))) {
+		   (json_is_array(json_object_get(req, "services")) ||
+		    (!f->no_delta && expect &&
+		     json_is_array(json_object_get(req, "changed")) &&
+		     json_is_array(json_object_get(req, "removed"))))) {
 		const char *d = json_string_value(json_object_get(req, "digest"));
+		json_t *next = json_is_array(json_object_get(req, "services")) ?
+			       json_deep_copy(json_object_get(req, "services")) :
+			       fake_delta(f->services, req);
 
-		json_array_append_new(f->applied, json_deep_copy(req));
+		json_t *got = json_deep_copy(req);
+
+		json_object_set(got, "result", next);
+		json_array_append_new(f->applied, got);
 		snprintf(f->digest, sizeof(f->digest), "%s", d ? d : "");
 		f->version = json_integer_value(json_object_get(req, "version"));
 		json_decref(f->services);
-		f->services = json_deep_copy(json_object_get(req, "services"));
+		f->services = next;
 		resp = json_pack("{s:b, s:I, s:b}", "ok", 1, "version",
 				 f->version, "changed", 1);
 	} else {
@@ -1239,7 +1293,11 @@ static void test_sync_pushes_when_behind(void **state)
 	got = json_array_get(f->applied, 1);
 	assert_int_equal(int_at(got, "version"), 3);
 	assert_true(json_is_true(json_object_get(got, "approved")));
-	assert_int_equal(json_array_size(json_object_get(got, "services")), 1);
+	/* in sync, it goes as a delta: only what changed */
+	assert_null(json_object_get(got, "services"));
+	assert_json_text(json_object_get(got, "changed"), "[]");
+	assert_json_text(json_object_get(got, "removed"), "[\"dns\"]");
+	assert_int_equal(json_array_size(json_object_get(got, "result")), 1);
 	pthread_mutex_unlock(&f->lock);
 }
 
@@ -1312,7 +1370,7 @@ static void test_sync_conditional_push(void **state)
 	f->digest[0] = '\0';
 	json_decref(f->services);
 	f->services = json_deep_copy(json_object_get(json_array_get(
-		f->applied, 1), "services"));
+		f->applied, 1), "result"));
 	pthread_mutex_unlock(&f->lock);
 	e->d.sync.status = SYNC_IN_SYNC;
 	e->d.sync.dp_version = 2;
@@ -1324,6 +1382,36 @@ static void test_sync_conditional_push(void **state)
 	assert_int_equal(fake_n_state(f), reads + 1);
 	assert_int_equal(fake_n_applied(f), 3);
 	assert_int_equal(e->d.sync.dp_version, store_version(e->d.store));
+}
+
+/* A dataplane that refuses a delta (an older one, which takes whole
+ * states only) is read and given the whole state instead. */
+static void test_sync_delta_refused_falls_back(void **state)
+{
+	struct env *e = *state;
+	struct fake_dp *f;
+	unsigned int reads;
+	json_t *r, *got, *want;
+
+	commit_ok(e, CHANGE(ADD_WEB));
+	f = fake_start(e, 0, "[]");
+	f->no_delta = true;
+	sync_reconcile(&e->d.sync, e->d.store);
+	assert_int_equal(e->d.sync.status, SYNC_IN_SYNC);
+	reads = fake_n_state(f);
+	r = ask_ok(e, CHANGE(ADD_DNS));
+	assert_true(json_is_true(json_object_get(r, "live")));
+	json_decref(r);
+	assert_int_equal(fake_n_state(f), reads + 1);
+	assert_int_equal(fake_n_applied(f), 2);
+	want = services_now(e);
+	pthread_mutex_lock(&f->lock);
+	got = json_array_get(f->applied, 1);
+	assert_true(json_equal(json_object_get(got, "services"), want));
+	assert_true(json_equal(f->services, want));
+	pthread_mutex_unlock(&f->lock);
+	json_decref(want);
+	assert_int_equal(e->d.sync.dp_version, 2);
 }
 
 static void test_sync_holds_when_ahead(void **state)
@@ -1898,9 +1986,9 @@ static void assert_never_gutted(struct fake_dp *f, size_t from,
 	json_array_foreach(f->applied, i, a) {
 		if (i < from)
 			continue;
-		assert_int_equal(json_array_size(json_object_get(a, "services")),
+		assert_int_equal(json_array_size(json_object_get(a, "result")),
 				 services);
-		json_array_foreach(json_object_get(a, "services"), j, s)
+		json_array_foreach(json_object_get(a, "result"), j, s)
 			assert_true(json_array_size(json_object_get(s,
 							"backends")) > 0);
 	}
@@ -2111,6 +2199,7 @@ int main(void)
 		cmocka_unit_test(test_jsonline_valid),
 		T(test_sync_pushes_when_behind),
 		T(test_sync_conditional_push),
+		T(test_sync_delta_refused_falls_back),
 		T(test_sync_holds_when_ahead),
 		T(test_sync_no_blind_push),
 		T(test_sync_holds_when_diverged),
