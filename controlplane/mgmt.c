@@ -11,6 +11,7 @@
 #include "jsonline.h"
 #include "model.h"
 #include "plan.h"
+#include "service_diff.h"
 #include "plans.h"
 
 json_t *mgmt_refuse(const char *fmt, ...)
@@ -124,6 +125,41 @@ static json_t *services_at(struct fulcrumd *d, json_int_t v, char *err,
 	return services;
 }
 
+/* The ops from a version to the current one, as plan_ops orders them
+ * (deletions first): from the services changed since, in memory, rather
+ * than two replays of the log. */
+struct since {
+	json_t *dels, *ops;
+};
+
+static int since_one(const struct service *now, const struct service *then,
+		     void *arg)
+{
+	struct since *w = arg;
+
+	return service_diff(then, now, now ? w->ops : w->dels);
+}
+
+static json_t *ops_since(struct fulcrumd *d, json_int_t from, char *err,
+			 size_t len)
+{
+	struct since w = { json_array(), json_array() };
+
+	if (from < 0) {
+		snprintf(err, len, "version %lld is negative", (long long)from);
+	} else if (store_changed_since(d->store, (uint64_t)from, since_one, &w,
+				       err, len) == 0) {
+		json_array_extend(w.dels, w.ops);
+		json_decref(w.ops);
+		return w.dels;
+	} else if (!err[0]) {
+		snprintf(err, len, "out of memory");
+	}
+	json_decref(w.dels);
+	json_decref(w.ops);
+	return NULL;
+}
+
 static json_t *diff(struct fulcrumd *d, const json_t *req)
 {
 	json_t *jto = json_object_get(req, "to");
@@ -138,15 +174,22 @@ static json_t *diff(struct fulcrumd *d, const json_t *req)
 	/* else it would read as version 0 and diff against the empty state */
 	if (jto && !json_is_integer(jto))
 		return mgmt_refuse("diff: 'to' must be a version");
-	a = services_at(d, from, err, sizeof(err));
-	b = a ? services_at(d, to, err, sizeof(err)) : NULL;
-	if (!b) {
+	err[0] = '\0';
+	if ((uint64_t)to == store_version(d->store)) {
+		ops = ops_since(d, from, err, sizeof(err));
+		if (!ops)
+			return mgmt_refuse("diff: %s", err);
+	} else {
+		a = services_at(d, from, err, sizeof(err));
+		b = a ? services_at(d, to, err, sizeof(err)) : NULL;
+		if (!b) {
+			json_decref(a);
+			return mgmt_refuse("diff: %s", err);
+		}
+		ops = plan_ops(a, b);
 		json_decref(a);
-		return mgmt_refuse("diff: %s", err);
+		json_decref(b);
 	}
-	ops = plan_ops(a, b);
-	json_decref(a);
-	json_decref(b);
 	return json_pack("{s:b, s:I, s:I, s:o}", "ok", 1, "from", from, "to", to,
 			 "ops", ops);
 }
