@@ -97,7 +97,10 @@ struct health {
 	size_t n_heap, heap_cap;
 	struct hservice **dirty;         /* to decide on */
 	size_t n_dirty;
+	size_t svcs_cap;                 /* of svcs and of dirty */
 	uint64_t version;                /* of the store, last taken in */
+	char digest[STORE_DIGEST_LEN];   /* the store's then */
+	uint64_t store_reads;            /* whole-state refreshes */
 	bool loaded;
 	uint64_t retry_at;               /* a refused change is tried again */
 	char last_refusal[1024];
@@ -484,6 +487,7 @@ static int refresh(struct health *h, uint64_t now, bool initial)
 	size_t n = 0, i;
 	int rc = 0;
 
+	h->store_reads++;
 	if (!state) {
 		fprintf(stderr, "fulcrumd: health: reading the store: %s\n", err);
 		return -1;
@@ -527,6 +531,7 @@ static int refresh(struct health *h, uint64_t now, bool initial)
 	free(h->dirty);
 	h->dirty = dirty;
 	h->n_dirty = 0;
+	h->svcs_cap = json_array_size(services) + 1;
 	for (i = 0; i < n; i++)
 		mark_dirty(h, svcs[i]);
 	json_decref(state);
@@ -534,6 +539,123 @@ static int refresh(struct health *h, uint64_t now, bool initial)
 		fprintf(stderr, "fulcrumd: health: out of memory taking in the "
 			"store's services; some backends are not checked\n");
 	return rc;
+}
+
+/* Where name is, or would go, in h->svcs, which is by name. */
+static size_t svc_slot(const struct health *h, const char *name, bool *found)
+{
+	size_t lo = 0, hi = h->n_svcs;
+
+	*found = false;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(h->svcs[mid]->name, name);
+
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void svc_remove(struct health *h, size_t at)
+{
+	struct hservice *s = h->svcs[at];
+
+	for (size_t i = 0; s->dirty && i < h->n_dirty; i++)
+		if (h->dirty[i] == s) {
+			h->dirty[i] = h->dirty[--h->n_dirty];
+			break;
+		}
+	memmove(&h->svcs[at], &h->svcs[at + 1],
+		(h->n_svcs - at - 1) * sizeof(*h->svcs));
+	h->n_svcs--;
+	service_free(h, s);
+}
+
+static int svc_insert(struct health *h, size_t at, struct hservice *s)
+{
+	if (h->n_svcs + 1 >= h->svcs_cap) {
+		size_t cap = h->svcs_cap * 2 + 16;
+		struct hservice **svcs = realloc(h->svcs, cap * sizeof(*svcs));
+		struct hservice **dirty;
+
+		if (!svcs)
+			return -1;
+		h->svcs = svcs;
+		dirty = realloc(h->dirty, cap * sizeof(*dirty));
+		if (!dirty)
+			return -1;
+		h->dirty = dirty;
+		h->svcs_cap = cap;
+	}
+	memmove(&h->svcs[at + 1], &h->svcs[at],
+		(h->n_svcs - at) * sizeof(*h->svcs));
+	h->svcs[at] = s;
+	h->n_svcs++;
+	return 0;
+}
+
+struct catch_up {
+	struct health *h;
+	uint64_t now;
+	int rc;
+};
+
+static int catch_up_one(const struct service *now, const struct service *then,
+			void *arg)
+{
+	struct catch_up *c = arg;
+	struct health *h = c->h;
+	const char *name = now ? now->name : then->name;
+	struct hservice *s;
+	bool found, changed;
+	size_t at = svc_slot(h, name, &found);
+	json_t *j;
+
+	if (!now) {
+		if (found)
+			svc_remove(h, at);
+		return 0;
+	}
+	j = model_service_to_json(now);
+	s = j ? service_get(h, name, check_port(check_of(&h->d->cfg, name),
+						now->port), &changed) : NULL;
+	if (!s || take_backends(h, s, json_object_get(j, "backends"), c->now,
+				changed, false) < 0 ||
+	    (!found && svc_insert(h, at, s) < 0)) {
+		json_decref(j);
+		c->rc = -1;
+		return -1;
+	}
+	json_decref(j);
+	mark_dirty(h, s);
+	return 0;
+}
+
+/* Takes in what changed in the store since the version last taken in,
+ * service by service (store_changed_since), so that a change to one
+ * service of ten thousand costs one, not a read of the whole state: 0, or
+ * -1 when that cannot be done (the store's history is not the one that
+ * version came from, after a rebuild), for a full refresh instead. */
+static int catch_up(struct health *h, uint64_t now)
+{
+	struct catch_up c = { h, now, 0 };
+	char logged[STORE_DIGEST_LEN], err[512];
+
+	if (h->version == 0 || store_version(h->d->store) < h->version ||
+	    store_logged_digest(h->d->store, h->version, logged) < 0 ||
+	    strcmp(logged, h->digest) != 0)
+		return -1;
+	if (store_changed_since(h->d->store, h->version, catch_up_one, &c, err,
+				sizeof(err)) < 0 || c.rc < 0)
+		return -1;
+	return 0;
 }
 
 /* ---- checks ---- */
@@ -1187,9 +1309,11 @@ void health_run(struct health *h, uint64_t now_ms)
 	if (!h->loaded || store_version(h->d->store) != h->version) {
 		bool initial = !h->loaded;
 
+		if (initial || catch_up(h, now_ms) < 0)
+			refresh(h, now_ms, initial);
 		h->loaded = true;
 		h->version = store_version(h->d->store);
-		refresh(h, now_ms, initial);
+		store_digest(h->d->store, h->digest);
 	}
 	collect(h, now_ms);
 	expire_and_start(h, now_ms);
@@ -1314,7 +1438,7 @@ json_t *health_json(const struct health *h, const char *service)
 		json_decref(list);
 		return NULL;
 	}
-	return json_pack("{s:i, s:i, s:i, s:i, s:{s:i, s:i, s:i}, s:o}",
+	return json_pack("{s:i, s:i, s:i, s:i, s:{s:i, s:i, s:i}, s:I, s:o}",
 			 "interval_ms", (int)cfg->health_interval_ms,
 			 "timeout_ms", (int)cfg->health_timeout_ms,
 			 "rise", (int)cfg->health_rise,
@@ -1322,6 +1446,7 @@ json_t *health_json(const struct health *h, const char *service)
 			 "flap", "max", (int)cfg->health_flap_max,
 			 "window_s", (int)cfg->health_flap_window_s,
 			 "hold_s", (int)cfg->health_flap_hold_s,
+			 "store_reads", (json_int_t)h->store_reads,
 			 "services", list);
 }
 

@@ -585,6 +585,77 @@ static void test_port_zero_needs_check_port(void **state)
 	e->d.cfg.n_health_services = 0;
 }
 
+/* The services and backends the checker holds, by name: what it checks,
+ * apart from how each check went. */
+static json_t *checked(struct env *e)
+{
+	json_t *all = health_json(e->d.health, NULL), *out = json_array(), *s;
+	size_t i, k;
+
+	json_array_foreach(json_object_get(all, "services"), i, s) {
+		json_t *addrs = json_array(), *b;
+
+		json_array_foreach(json_object_get(s, "backends"), k, b)
+			json_array_append(addrs, json_object_get(b, "addr"));
+		json_array_append_new(out, json_pack("{s:O, s:O, s:o}", "name",
+						     json_object_get(s, "name"),
+						     "port", json_object_get(s, "port"),
+						     "backends", addrs));
+	}
+	json_decref(all);
+	return out;
+}
+
+/* After each change the checker takes in only the services it changed;
+ * what it then checks must be what a fresh checker, reading the whole
+ * store, would check. */
+static void test_catch_up_matches_fresh(void **state)
+{
+	struct env *e = *state;
+	static const char *const changes[] = {
+		"[{\"op\": \"service_add\", \"name\": \"api\", \"vip\":"
+		" \"10.0.0.101\", \"proto\": \"tcp\", \"port\": 81,"
+		" \"mode\": \"l2dsr\", \"backends\": [{\"addr\":"
+		" \"127.0.0.2\", \"weight\": 1}]}]",
+		"[{\"op\": \"service_add\", \"name\": \"aaa\", \"vip\":"
+		" \"10.0.0.102\", \"proto\": \"tcp\", \"port\": 82,"
+		" \"mode\": \"l2dsr\"}]",
+		"[{\"op\": \"backend_add\", \"service\": \"api\","
+		" \"addr\": \"127.0.0.3\", \"weight\": 1},"
+		" {\"op\": \"service_set\", \"name\": \"aaa\", \"port\": 83}]",
+		"[{\"op\": \"service_del\", \"name\": \"aaa\"},"
+		" {\"op\": \"backend_del\", \"service\": \"api\","
+		" \"addr\": \"127.0.0.2\"}]",
+	};
+	json_t *got, *want, *all;
+
+	run_until(e, INTERVAL_MS, NULL);
+	for (size_t i = 0; i < sizeof(changes) / sizeof(*changes); i++) {
+		operator_change(e, changes[i]);
+		run_until(e, INTERVAL_MS, NULL);
+		/* the first read of the store, and no other since */
+		all = health_json(e->d.health, NULL);
+		assert_int_equal(json_integer_value(json_object_get(
+			all, "store_reads")), 1);
+		json_decref(all);
+		got = checked(e);
+		health_free(e->d.health);
+		e->d.health = health_new(&e->d);
+		run_until(e, INTERVAL_MS, NULL);
+		want = checked(e);
+		if (!json_equal(got, want))
+			fail_msg("after change %zu: %s, a fresh checker %s", i,
+				 json_dumps(got, JSON_COMPACT),
+				 json_dumps(want, JSON_COMPACT));
+		json_decref(got);
+		json_decref(want);
+	}
+	got = checked(e);
+	if (json_array_size(got) != 2)
+		fail_msg("checked: %s", json_dumps(got, JSON_COMPACT));
+	json_decref(got);
+}
+
 /* ---- check kinds, damping, slow start, keep, drains ---- */
 
 /* A fresh checker, as fulcrumd starts it, with e->hs as service web's
@@ -1057,6 +1128,7 @@ int main(void)
 		T(test_operator_choices_stand),
 		T(test_fail_open),
 		T(test_port_zero_needs_check_port),
+		T(test_catch_up_matches_fresh),
 		T(test_http_check),
 		T(test_udp_check),
 		T(test_flap_damping),
