@@ -865,6 +865,7 @@ out:
 
 struct writer {
 	sqlite3_stmt *del_backends, *del_service, *ins_service, *ins_backend;
+	sqlite3_stmt *del_backend, *set_backend;
 };
 
 static void writer_finalize(struct writer *w)
@@ -873,14 +874,31 @@ static void writer_finalize(struct writer *w)
 	sqlite3_finalize(w->del_service);
 	sqlite3_finalize(w->ins_service);
 	sqlite3_finalize(w->ins_backend);
+	sqlite3_finalize(w->del_backend);
+	sqlite3_finalize(w->set_backend);
 }
 
-/* Rewrites the rows of one service from the model: a change touches few
- * services, and a whole service is simpler to get right than a diff. */
-static int write_service(const struct model *m, struct writer *w,
-			 const char *name)
+/* Binds a backend's address (?2), and with its fields its weight (?3)
+ * and state (?4), after the service's name (?1). */
+static void bind_backend(sqlite3_stmt *q, const struct service *s,
+			 const struct backend *b, bool fields)
 {
-	const struct service *s = model_find(m, name);
+	char text[INET6_ADDRSTRLEN];
+
+	sqlite3_bind_text(q, 1, s->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, ip_addr_str(&b->addr, s->family, text,
+					    sizeof(text)), -1, SQLITE_TRANSIENT);
+	if (!fields)
+		return;
+	sqlite3_bind_int(q, 3, b->weight);
+	sqlite3_bind_text(q, 4, backend_state_name(b->state), -1,
+			  SQLITE_STATIC);
+}
+
+/* Rewrites the rows of one service, s (NULL: it is gone), whole. */
+static int rewrite_service(struct writer *w, const char *name,
+			   const struct service *s)
+{
 	char text[INET6_ADDRSTRLEN];
 
 	sqlite3_bind_text(w->del_backends, 1, name, -1, SQLITE_STATIC);
@@ -903,26 +921,72 @@ static int write_service(const struct model *m, struct writer *w,
 	sqlite3_bind_int(w->ins_service, 7, s->gue_port);
 	if (sql_step_done(w->ins_service) < 0)
 		return -1;
-	sqlite3_bind_text(w->ins_backend, 1, s->name, -1, SQLITE_STATIC);
 	for (uint32_t i = 0; i < s->n_backends; i++) {
-		const struct backend *b = &s->backends[i];
-
-		sqlite3_bind_text(w->ins_backend, 2,
-				  ip_addr_str(&b->addr, s->family, text,
-					      sizeof(text)),
-				  -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int(w->ins_backend, 3, b->weight);
-		sqlite3_bind_text(w->ins_backend, 4,
-				  backend_state_name(b->state), -1,
-				  SQLITE_STATIC);
+		bind_backend(w->ins_backend, s, &s->backends[i], true);
 		if (sql_step_done(w->ins_backend) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-/* The rows of the services the change under way in m touched, into db:
- * the store's, or the copy's. */
+static bool same_row(const struct service *a, const struct service *b)
+{
+	return a->family == b->family && ip_addr_eq(&a->vip, &b->vip) &&
+	       a->proto == b->proto && a->port == b->port &&
+	       a->mode == b->mode && a->table_size == b->table_size &&
+	       a->gue_port == b->gue_port;
+}
+
+/* The rows of a service whose own row stays: only the backends that
+ * came, went or changed, one merge of the two sorted arrays, so that a
+ * change of one backend weight in a service of a hundred writes one
+ * row, not two hundred. */
+static int update_backends(struct writer *w, const struct service *was,
+			   const struct service *s)
+{
+	uint32_t i = 0, j = 0;
+
+	while (i < was->n_backends || j < s->n_backends) {
+		const struct backend *a = i < was->n_backends ?
+					  &was->backends[i] : NULL;
+		const struct backend *b = j < s->n_backends ?
+					  &s->backends[j] : NULL;
+		int c = !a ? 1 : !b ? -1 :
+			memcmp(a->addr.v6, b->addr.v6, sizeof(a->addr.v6));
+		sqlite3_stmt *q = NULL;
+
+		if (c < 0) {
+			bind_backend(q = w->del_backend, was, a, false);
+			i++;
+		} else if (c > 0) {
+			bind_backend(q = w->ins_backend, s, b, true);
+			j++;
+		} else {
+			if (a->weight != b->weight || a->state != b->state)
+				bind_backend(q = w->set_backend, s, b, true);
+			i++;
+			j++;
+		}
+		if (q && sql_step_done(q) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Writes one touched service's rows: from was, what it was before the
+ * change (NULL: new), to what the model holds now. */
+static int write_service(const struct model *m, struct writer *w,
+			 const char *name, const struct service *was)
+{
+	const struct service *s = model_find(m, name);
+
+	if (was && s && same_row(was, s))
+		return update_backends(w, was, s);
+	return rewrite_service(w, name, s);
+}
+
+/* The rows of the services the change under way touched, each once,
+ * from its first journal entry: what it was before the change began. */
 static int write_touched(const struct model *m, sqlite3 *db, char *err,
 			 size_t len)
 {
@@ -938,20 +1002,37 @@ static int write_touched(const struct model *m, sqlite3 *db, char *err,
 		.ins_backend = sql_prepare(db, "INSERT INTO backends (service,"
 				       " addr, weight, state) VALUES (?1, ?2,"
 				       " ?3, ?4)", err, len),
+		.del_backend = sql_prepare(db, "DELETE FROM backends"
+				       " WHERE service = ?1 AND addr = ?2",
+				       err, len),
+		.set_backend = sql_prepare(db, "UPDATE backends SET weight = ?3,"
+				       " state = ?4 WHERE service = ?1 AND"
+				       " addr = ?2", err, len),
 	};
+	json_t *done = json_object();
 	int rc = 0;
 
 	if (!w.del_backends || !w.del_service || !w.ins_service ||
-	    !w.ins_backend)
+	    !w.ins_backend || !w.del_backend || !w.set_backend)
 		rc = -1;
-	for (size_t i = 0; rc == 0 && i < model_n_touched(m); i++)
-		if (write_service(m, &w, model_touched(m, i)) < 0)
+	else if (!done)
+		rc = sql_fail(err, len, "out of memory");
+	for (size_t i = 0; rc == 0 && i < model_n_touched(m); i++) {
+		const char *name = model_touched(m, i);
+
+		if (json_object_get(done, name))
+			continue;
+		if (json_object_set_new(done, name, json_true()) < 0)
+			rc = sql_fail(err, len, "out of memory");
+		else if (write_service(m, &w, name,
+				       model_touched_before(m, i)) < 0)
 			rc = sql_db_fail(db, "writing the services", err, len);
+	}
+	json_decref(done);
 	writer_finalize(&w);
 	return rc;
 }
 
-/* One change's entry in the log, as the store and its copy both get it. */
 struct log_row {
 	uint64_t version;
 	int64_t time_ms;
