@@ -32,7 +32,7 @@ struct opts {
 	const char *mode;
 	long table_size;
 	long gue_port;
-	long long restore_to;   /* -1: not given */
+	const char *restore_to; /* --to: a version or a time */
 	const char *deadline;   /* of a drain, in seconds; NULL: none */
 	bool replay_after;
 };
@@ -55,7 +55,8 @@ static void usage(FILE *out)
 "  history [FROM [LIMIT]]                  the change log\n"
 "  diff FROM [TO]                          what changed between versions\n"
 "  apply -f FILE [--dry-run]               make the state what FILE says\n"
-"  plan -f FILE | plan restore --to V [--replay-after]\n"
+"  plan -f FILE | [plan] restore --to VERSION|TIME [--replay-after]\n"
+"    TIME: 2026-12-03T08:00:00Z (UTC), or @SECONDS since 1970\n"
 "                                          a wide change, kept for approval\n"
 "  plan list | plan show ID | approve ID | apply ID\n"
 "  adopt                                   take the dataplane's live state in\n"
@@ -576,6 +577,18 @@ static void print_plan(const json_t *p)
 	       json_object_get(p, "approved_by") ? ", approved by " : "",
 	       json_object_get(p, "approved_by") ?
 	       json_string_value(json_object_get(p, "approved_by")) : "");
+	if (json_object_get(p, "restore_to_time_ms")) {
+		time_t t = (time_t)(json_integer_value(json_object_get(
+			p, "restore_to_time_ms")) / 1000);
+		char when[32];
+
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+		printf("  restores version %lld, current at %s\n",
+		       json_integer_value(json_object_get(p, "restore_to")), when);
+	} else if (json_object_get(p, "restore_to")) {
+		printf("  restores version %lld\n",
+		       json_integer_value(json_object_get(p, "restore_to")));
+	}
 	if (json_object_get(p, "executed_version"))
 		printf("  carried out as version %lld\n",
 		       json_integer_value(json_object_get(p, "executed_version")));
@@ -697,7 +710,6 @@ int main(int argc, char **argv)
 						     "/run/fulcrum/fulcrumd.sock",
 		.env = getenv("FULCRUM_ENV"),
 		.weight = -1,
-		.restore_to = -1,
 	};
 	long long from, to;
 	const char *cmd;
@@ -712,7 +724,7 @@ int main(int argc, char **argv)
 		case 'j': o.json = true; break;
 		case 'a': o.approved = true; break;
 		case 'n': o.dry_run = true; break;
-		case 'T': o.restore_to = strtoll(optarg, NULL, 10); break;
+		case 'T': o.restore_to = optarg; break;
 		case 'R': o.replay_after = true; break;
 		case 'w': o.weight = strtol(optarg, NULL, 10); break;
 		case 'S': o.state = optarg; break;
@@ -765,6 +777,9 @@ int main(int argc, char **argv)
 		return apply_cmd(&o);
 	if (strcmp(cmd, "plan") == 0)
 		return plan_cmd(&o, argc - 1, argv + 1);
+	/* a restore is only ever a plan: the same command */
+	if (strcmp(cmd, "restore") == 0 && argc == 1)
+		return plan_cmd(&o, argc, argv);
 	if ((strcmp(cmd, "approve") == 0 || strcmp(cmd, "apply") == 0) &&
 	    argc == 2) {
 		json_int_t id;
@@ -812,7 +827,39 @@ int main(int argc, char **argv)
 	return EXIT_USAGE;
 }
 
-/* plan -f FILE | plan restore --to V [--replay-after] | plan list |
+/* A restore point into req: "restore_to", a version, or
+ * "restore_to_time_ms", a time (UTC) for fulcrumd to find the version
+ * that was current then. -1 when text is neither. */
+static int restore_point(const char *text, json_t *req)
+{
+	struct tm tm = { 0 };
+	const char *end;
+	char *rest;
+	long long n;
+
+	if (text[0] >= '0' && text[0] <= '9' && !strpbrk(text, "-:T ")) {
+		n = strtoll(text, &rest, 10);
+		if (*rest)
+			return -1;
+		return json_object_set_new(req, "restore_to", json_integer(n));
+	}
+	if (text[0] == '@') {
+		n = strtoll(text + 1, &rest, 10);
+		if (rest == text + 1 || *rest || n < 0)
+			return -1;
+		return json_object_set_new(req, "restore_to_time_ms",
+					   json_integer(n * 1000));
+	}
+	end = strptime(text, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!end)
+		end = strptime(text, "%Y-%m-%d %H:%M:%S", &tm);
+	if (!end || (*end && strcmp(end, "Z") != 0))
+		return -1;
+	return json_object_set_new(req, "restore_to_time_ms",
+				   json_integer((json_int_t)timegm(&tm) * 1000));
+}
+
+/* plan -f FILE | plan restore --to V|TIME [--replay-after] | plan list |
  * plan show ID */
 static int plan_cmd(const struct opts *o, int argc, char **argv)
 {
@@ -829,8 +876,14 @@ static int plan_cmd(const struct opts *o, int argc, char **argv)
 			      print_plan_response);
 	}
 	req = mutation(o, "plan");
-	if (argc == 1 && strcmp(argv[0], "restore") == 0 && o->restore_to >= 0) {
-		json_object_set_new(req, "restore_to", json_integer(o->restore_to));
+	if (argc == 1 && strcmp(argv[0], "restore") == 0 && o->restore_to) {
+		if (restore_point(o->restore_to, req) < 0) {
+			fprintf(stderr, "fulcrumctl: --to %s is neither a version "
+				"nor a time (2026-12-03T08:00:00Z, or @SECONDS)\n",
+				o->restore_to);
+			json_decref(req);
+			return EXIT_USAGE;
+		}
 		json_object_set_new(req, "replay_after",
 				    json_boolean(o->replay_after));
 	} else if (argc == 0 && o->file) {

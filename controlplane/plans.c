@@ -121,6 +121,37 @@ static int change_plan(struct fulcrumd *d, const json_t *req, json_t **ops,
 	return 0;
 }
 
+/* A restore to a time is a restore to the version current then: req
+ * with that version as "restore_to", or NULL with err. */
+static json_t *restore_at_time(struct fulcrumd *d, const json_t *req,
+			       const json_t *at_time, char *err, size_t len)
+{
+	uint64_t version;
+	json_t *out;
+
+	if (json_object_get(req, "restore_to")) {
+		snprintf(err, len, "a restore goes to a version or to a time, "
+			 "not both");
+		return NULL;
+	}
+	if (!json_is_integer(at_time) || json_integer_value(at_time) < 0) {
+		snprintf(err, len, "restore_to_time_ms must be a time in ms "
+			 "since 1970");
+		return NULL;
+	}
+	if (store_version_at_time(d->store, json_integer_value(at_time),
+				  &version, err, len) < 0)
+		return NULL;
+	out = json_copy((json_t *)req);
+	if (!out || json_object_set_new(out, "restore_to",
+					json_integer((json_int_t)version)) < 0) {
+		json_decref(out);
+		snprintf(err, len, "out of memory");
+		return NULL;
+	}
+	return out;
+}
+
 json_t *plans_make(struct fulcrumd *d, const struct peer *peer,
 		   const json_t *req)
 {
@@ -128,13 +159,23 @@ json_t *plans_make(struct fulcrumd *d, const struct peer *peer,
 	json_t *replayed = json_array(), *skipped = json_array();
 	json_t *restore = json_object_get(req, "restore_to");
 	const char *reason = json_string_value(json_object_get(req, "reason"));
+	json_t *at_time = json_object_get(req, "restore_to_time_ms");
+	json_t *restore_req = NULL;
 	char err[1024];
-	int rc = restore ?
-		 restore_plan(d->store, req, d->cfg.blast_share,
-			      d->cfg.blast_services, &ops, &risk, replayed,
-			      skipped, err, sizeof(err)) :
-		 change_plan(d, req, &ops, &risk, err, sizeof(err));
+	int rc;
 
+	if (at_time) {
+		restore_req = restore_at_time(d, req, at_time, err, sizeof(err));
+		if (!restore_req)
+			goto fail;
+		req = restore_req;
+		restore = json_object_get(req, "restore_to");
+	}
+	rc = restore ?
+	     restore_plan(d->store, req, d->cfg.blast_share,
+			  d->cfg.blast_services, &ops, &risk, replayed, skipped,
+			  err, sizeof(err)) :
+	     change_plan(d, req, &ops, &risk, err, sizeof(err));
 	if (rc < 0)
 		goto fail;
 	plan = json_pack("{s:I, s:s, s:i, s:I, s:s, s:I, s:o, s:o, s:O, s:O}",
@@ -146,14 +187,18 @@ json_t *plans_make(struct fulcrumd *d, const struct peer *peer,
 			 "skipped", skipped);
 	if (restore)
 		json_object_set(plan, "restore_to", restore);
+	if (at_time)
+		json_object_set(plan, "restore_to_time_ms", at_time);
 	if (save(d, plan, err, sizeof(err)) < 0) {
 		json_decref(plan);
 		goto fail;
 	}
+	json_decref(restore_req);
 	json_decref(replayed);
 	json_decref(skipped);
 	return json_pack("{s:b, s:o}", "ok", 1, "plan", plan);
 fail:
+	json_decref(restore_req);
 	json_decref(replayed);
 	json_decref(skipped);
 	return mgmt_refuse("plan: %s", err);

@@ -1385,3 +1385,24 @@ int store_changed_since(struct store *st, uint64_t version,
 	return store_images_rewind(st->db, st->model, version, want, fn, arg,
 				   err, len);
 }
+
+int store_version_at_time(struct store *st, int64_t time_ms,
+			  uint64_t *version, char *err, size_t len)
+{
+	sqlite3_stmt *q = sql_prepare(st->db, "SELECT coalesce(max(version), 0)"
+				      " FROM change_log WHERE time_ms <= ?1",
+				      err, len);
+	int rc = -1;
+
+	if (!q)
+		return -1;
+	sqlite3_bind_int64(q, 1, time_ms);
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		*version = (uint64_t)sqlite3_column_int64(q, 0);
+		rc = 0;
+	} else {
+		sql_db_fail(st->db, "reading the change log", err, len);
+	}
+	sqlite3_finalize(q);
+	return rc;
+}

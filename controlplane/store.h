@@ -150,6 +150,12 @@ int store_read_services(const char *path, uint64_t *version,
 int store_logged_digest(struct store *st, uint64_t v,
 			char out[STORE_DIGEST_LEN]);
 
+/* Into *version, the version that was current at time_ms (ms since
+ * 1970, UTC): the last one logged at or before it, 0 before the first.
+ * 0, or -1 with err. */
+int store_version_at_time(struct store *st, int64_t time_ms,
+			  uint64_t *version, char *err, size_t len);
+
 /* The state as it was at version (0 = empty), rebuilt by replaying the log
  * and checked against the digest logged for that version. NULL with err on
  * failure. */

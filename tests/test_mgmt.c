@@ -1909,6 +1909,60 @@ static void test_restore_plans_what_changed(void **state)
 	json_decref(r);
 }
 
+static json_int_t wall_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (json_int_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* A restore to a time goes to the version that was current then. */
+static void test_restore_to_time(void **state)
+{
+	struct env *e = *state;
+	struct timespec gap = { 0, 20 * 1000000 };
+	json_int_t before, between;
+	char req[512];
+	json_t *r;
+
+	before = wall_ms();
+	nanosleep(&gap, NULL);
+	commit_ok(e, CHANGE(ADD_WEB));                          /* v1 */
+	nanosleep(&gap, NULL);
+	between = wall_ms();
+	nanosleep(&gap, NULL);
+	commit_ok(e, CHANGE(ADD_DNS));                          /* v2 */
+
+	snprintf(req, sizeof(req), "{\"cmd\": \"plan\", \"env\": \"production\","
+		 " \"reason\": \"r\", \"restore_to_time_ms\": %lld}",
+		 (long long)between);
+	r = ask_ok(e, req);
+	assert_int_equal(int_at(r, "plan.restore_to"), 1);
+	assert_int_equal(int_at(r, "plan.restore_to_time_ms"), between);
+	assert_json_text(json_object_get(json_object_get(r, "plan"), "ops"),
+			 "[{\"op\": \"service_del\", \"name\": \"dns\"}]");
+	json_decref(r);
+
+	/* before the first change: the empty state */
+	snprintf(req, sizeof(req), "{\"cmd\": \"plan\", \"env\": \"production\","
+		 " \"reason\": \"r\", \"restore_to_time_ms\": %lld}",
+		 (long long)before);
+	r = ask_ok(e, req);
+	assert_int_equal(int_at(r, "plan.restore_to"), 0);
+	assert_int_equal(json_array_size(json_object_get(json_object_get(
+		r, "plan"), "ops")), 2);
+	json_decref(r);
+
+	assert_refused(e, "{\"cmd\": \"plan\", \"env\": \"production\","
+		       " \"reason\": \"r\", \"restore_to_time_ms\": -5}",
+		       "ms since 1970", NULL);
+	assert_refused(e, "{\"cmd\": \"plan\", \"env\": \"production\","
+		       " \"reason\": \"r\", \"restore_to\": 1,"
+		       " \"restore_to_time_ms\": 5}", "not both", NULL);
+	assert_int_equal(store_version(e->d.store), 2);
+}
+
 /* ---- the store heals itself (heal.h) ---- */
 
 /* What another process does to the store file behind fulcrumd's back. */
@@ -2176,6 +2230,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_plans, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_plans_what_changed,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_to_time, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_restore_with_replay, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_freeze_stops_every_change,

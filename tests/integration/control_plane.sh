@@ -127,6 +127,19 @@ ctl --json service show web | grep -q '"weight": 2' || fail "the later weight ch
 prod apply "$id" 2>/dev/null && fail "a plan was carried out twice"
 pass "restore --to $before --replay-after as plan $id: the deleted backend is back, the later change kept"
 
+# restore to a time: the plan takes back what changed since then
+sleep 1.1
+when=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+sleep 1.1
+prod backend set web 10.99.0.12 --weight 3 >/dev/null || fail "a change after $when"
+prod restore --to "$when" >"$WORK/plan.txt" 2>&1 || fail "restore --to $when: $(cat "$WORK/plan.txt")"
+grep -q 'backend_set.*"weight":2' "$WORK/plan.txt" ||
+	fail "restore --to $when does not set the weight back: $(cat "$WORK/plan.txt")"
+rc=0
+prod restore --to yesterday >/dev/null 2>&1 || rc=$?
+((rc == 2)) || fail "restore --to yesterday: exit $rc, not 2"
+pass "restore --to $when (a time) plans the change since then back; a bad time is refused"
+
 # weights: 1, 1 and 2 split new connections 25%, 25% and 50%
 prod backend set web 10.99.0.11 --weight 1 >/dev/null
 prod backend set web 10.99.0.12 --weight 1 >/dev/null
