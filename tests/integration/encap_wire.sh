@@ -41,7 +41,14 @@ check_capture() {
 		-a duration:12 "${sent_fields[@]}" >"$WORK/$mode-sent.txt" \
 		2>"$WORK/$mode-sent.err" &
 	local sent=$!
-	sleep 3
+	# both captures running before the first SYN: tshark says so on
+	# stderr, after a start-up that a busy host can stretch past seconds
+	for ((i = 0; i < 100; i++)); do
+		grep -q "Capture started" "$WORK/$mode-wire.err" 2>/dev/null &&
+			grep -q "Capture started" "$WORK/$mode-sent.err" 2>/dev/null && break
+		sleep 0.1
+	done
+	sleep 0.5
 	# the backends cannot decapsulate: each try is a SYN that times out
 	for ((i = 0; i < 5; i++)); do
 		client curl -s -m 1 -o /dev/null "http://$vip/" || true
