@@ -412,6 +412,27 @@ void service_backend_del(struct service *s, struct backend *b)
 	s->n_backends--;
 }
 
+int service_backends_merge(const struct service *a, const struct service *b,
+			   backend_pair_fn fn, void *arg)
+{
+	uint32_t i = 0, j = 0;
+	int rc = 0;
+
+	while (rc == 0 && (i < a->n_backends || j < b->n_backends)) {
+		const struct backend *x = i < a->n_backends ? &a->backends[i] :
+							     NULL;
+		const struct backend *y = j < b->n_backends ? &b->backends[j] :
+							     NULL;
+		int c = !x ? 1 : !y ? -1 :
+			memcmp(x->addr.v6, y->addr.v6, sizeof(x->addr.v6));
+
+		rc = fn(c <= 0 ? x : NULL, c >= 0 ? y : NULL, arg);
+		i += c <= 0;
+		j += c >= 0;
+	}
+	return rc;
+}
+
 static int by_name(const void *a, const void *b)
 {
 	const struct service *const *x = a, *const *y = b;

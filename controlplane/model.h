@@ -126,6 +126,15 @@ struct backend *service_backend_find(const struct service *s,
 int service_backend_add(struct service *s, const struct backend *b);
 void service_backend_del(struct service *s, struct backend *b);
 
+/* Walks the backends of two services (two states of one, say) as one
+ * list by address: fn for each address either holds, with a's backend
+ * and b's, NULL where one has none. Both arrays are by address bytes, so
+ * this is one merge. Returns 0, or the first non-zero fn returned. */
+typedef int (*backend_pair_fn)(const struct backend *a,
+			       const struct backend *b, void *arg);
+int service_backends_merge(const struct service *a, const struct service *b,
+			   backend_pair_fn fn, void *arg);
+
 /* The services by name; n = m->by_name.n. The model's own array, valid
  * until the next change: not to be freed. NULL when out of memory. */
 const struct service **model_sorted(const struct model *m);

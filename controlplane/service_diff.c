@@ -55,40 +55,23 @@ static json_t *service_set(const struct service *from,
 	return set;
 }
 
-static int compare(const struct backend *a, const struct backend *b)
+struct backend_ops {
+	const struct service *from, *to;
+	json_t *ops;
+};
+
+static int backend_pair(const struct backend *a, const struct backend *b,
+			void *arg)
 {
-	return memcmp(a->addr.v6, b->addr.v6, sizeof(a->addr.v6));
-}
+	struct backend_ops *w = arg;
 
-/* Both backend arrays are sorted by address bytes: one merge walk. */
-static int backend_diff(const struct service *from, const struct service *to,
-			json_t *ops)
-{
-	uint32_t i = 0, j = 0;
-	int rc = 0;
-
-	while (rc == 0 && (i < from->n_backends || j < to->n_backends)) {
-		const struct backend *a = i < from->n_backends ?
-					  &from->backends[i] : NULL;
-		const struct backend *b = j < to->n_backends ?
-					  &to->backends[j] : NULL;
-		int c = !a ? 1 : !b ? -1 : compare(a, b);
-
-		if (c < 0) {
-			rc = add(ops, backend_op("backend_del", from, a, false));
-			i++;
-		} else if (c > 0) {
-			rc = add(ops, backend_op("backend_add", to, b, true));
-			j++;
-		} else {
-			if (a->weight != b->weight || a->state != b->state)
-				rc = add(ops, backend_op("backend_set", to, b,
-							 true));
-			i++;
-			j++;
-		}
-	}
-	return rc;
+	if (!b)
+		return add(w->ops, backend_op("backend_del", w->from, a, false));
+	if (!a)
+		return add(w->ops, backend_op("backend_add", w->to, b, true));
+	if (a->weight != b->weight || a->state != b->state)
+		return add(w->ops, backend_op("backend_set", w->to, b, true));
+	return 0;
 }
 
 int service_diff(const struct service *from, const struct service *to,
@@ -118,7 +101,8 @@ int service_diff(const struct service *from, const struct service *to,
 	} else {
 		json_decref(op);
 	}
-	return backend_diff(from, to, ops);
+	return service_backends_merge(from, to, backend_pair,
+				      &(struct backend_ops){ from, to, ops });
 }
 
 bool service_loses_active(const struct service *from,

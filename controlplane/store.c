@@ -12,7 +12,6 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -937,40 +936,36 @@ static bool same_row(const struct service *a, const struct service *b)
 	       a->gue_port == b->gue_port;
 }
 
+struct row_updates {
+	struct writer *w;
+	const struct service *was, *s;
+};
+
+static int row_update(const struct backend *a, const struct backend *b,
+		      void *arg)
+{
+	struct row_updates *u = arg;
+	sqlite3_stmt *q;
+
+	if (!b)
+		bind_backend(q = u->w->del_backend, u->was, a, false);
+	else if (!a)
+		bind_backend(q = u->w->ins_backend, u->s, b, true);
+	else if (a->weight != b->weight || a->state != b->state)
+		bind_backend(q = u->w->set_backend, u->s, b, true);
+	else
+		return 0;
+	return sql_step_done(q);
+}
+
 /* The rows of a service whose own row stays: only the backends that
- * came, went or changed, one merge of the two sorted arrays, so that a
- * change of one backend weight in a service of a hundred writes one
- * row, not two hundred. */
+ * came, went or changed, so that a change of one backend weight in a
+ * service of a hundred writes one row, not two hundred. */
 static int update_backends(struct writer *w, const struct service *was,
 			   const struct service *s)
 {
-	uint32_t i = 0, j = 0;
-
-	while (i < was->n_backends || j < s->n_backends) {
-		const struct backend *a = i < was->n_backends ?
-					  &was->backends[i] : NULL;
-		const struct backend *b = j < s->n_backends ?
-					  &s->backends[j] : NULL;
-		int c = !a ? 1 : !b ? -1 :
-			memcmp(a->addr.v6, b->addr.v6, sizeof(a->addr.v6));
-		sqlite3_stmt *q = NULL;
-
-		if (c < 0) {
-			bind_backend(q = w->del_backend, was, a, false);
-			i++;
-		} else if (c > 0) {
-			bind_backend(q = w->ins_backend, s, b, true);
-			j++;
-		} else {
-			if (a->weight != b->weight || a->state != b->state)
-				bind_backend(q = w->set_backend, s, b, true);
-			i++;
-			j++;
-		}
-		if (q && sql_step_done(q) < 0)
-			return -1;
-	}
-	return 0;
+	return service_backends_merge(was, s, row_update,
+				      &(struct row_updates){ w, was, s });
 }
 
 /* Writes one touched service's rows: from was, what it was before the

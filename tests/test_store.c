@@ -733,16 +733,23 @@ static const char *const steps[] = {
 };
 #define N_STEPS (sizeof(steps) / sizeof(steps[0]))
 
-static void test_state_at(void **state)
+/* Commits the steps, with the state before and after each into
+ * want[0..N_STEPS]. */
+static void commit_steps(struct env *e, json_t *want[N_STEPS + 1])
 {
-	struct env *e = *state;
-	json_t *want[N_STEPS + 1], *got;
-
 	want[0] = state_of(e->st);
 	for (size_t i = 0; i < N_STEPS; i++) {
 		commit(e->st, steps[i]);
 		want[i + 1] = state_of(e->st);
 	}
+}
+
+static void test_state_at(void **state)
+{
+	struct env *e = *state;
+	json_t *want[N_STEPS + 1], *got;
+
+	commit_steps(e, want);
 	reopen(e);
 	for (size_t v = 0; v <= N_STEPS; v++) {
 		got = store_state_at(e->st, v, err, sizeof(err));
@@ -849,11 +856,7 @@ static void test_changed_since(void **state)
 	struct env *e = *state;
 	json_t *want[N_STEPS + 1], *got, *then, *now;
 
-	want[0] = state_of(e->st);
-	for (size_t i = 0; i < N_STEPS; i++) {
-		commit(e->st, steps[i]);
-		want[i + 1] = state_of(e->st);
-	}
+	commit_steps(e, want);
 	reopen(e);
 	for (size_t v = 0; v <= N_STEPS; v++) {
 		got = rewound(e->st, v);
@@ -941,11 +944,7 @@ static void test_restore_plan_each_version(void **state)
 	struct env *e = *state;
 	json_t *want[N_STEPS + 1];
 
-	want[0] = state_of(e->st);
-	for (size_t i = 0; i < N_STEPS; i++) {
-		commit(e->st, steps[i]);
-		want[i + 1] = state_of(e->st);
-	}
+	commit_steps(e, want);
 	for (size_t v = N_STEPS; v-- > 0;) {
 		json_t *req = json_pack("{s:I}", "restore_to", (json_int_t)v);
 		json_t *replayed = json_array(), *skipped = json_array();
