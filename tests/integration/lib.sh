@@ -26,6 +26,9 @@ cleanup() {
 	local rc=$?
 
 	set +e
+	# a test's own background loops (traffic, streams of changes) end
+	# with it, also when it fails half-way
+	kill $(jobs -p) 2>/dev/null
 	stop_fulcrumd KILL
 	[[ -n $RUNDIR ]] && rm -rf "$RUNDIR"
 	stop_dataplane
