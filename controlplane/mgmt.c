@@ -255,7 +255,7 @@ static json_t *assess(struct fulcrumd *d, const json_t *ops)
 json_t *mgmt_commit(struct fulcrumd *d, const struct change_meta *meta,
 		    const json_t *ops, bool approved)
 {
-	char err[1024], push_err[1024] = "";
+	char err[1024], push_err[1024] = "", why[512];
 	uint64_t version;
 	int rc;
 
@@ -284,6 +284,12 @@ json_t *mgmt_commit(struct fulcrumd *d, const struct change_meta *meta,
 	if (heal_check(d, err, sizeof(err)) < 0)
 		return mgmt_refuse("%s; nothing changed", err);
 	rc = store_commit(d->store, meta, ops, &version, err, sizeof(err));
+	/* damage done between the check and the write is found by the
+	 * write: rebuilt, the change goes onto the rebuilt store */
+	if (rc < 0 && store_check(d->store, why, sizeof(why)) < 0 &&
+	    heal_check(d, err, sizeof(err)) == 0)
+		rc = store_commit(d->store, meta, ops, &version, err,
+				  sizeof(err));
 	if (rc < 0)
 		return mgmt_refuse("%s", err);
 	if (sync_push(&d->sync, d->store, approved, push_err,

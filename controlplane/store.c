@@ -484,7 +484,10 @@ static int wal_path(const struct store *st, char *out, size_t len)
 	return snprintf(out, len, "%s-wal", st->path) < (int)len ? 0 : -1;
 }
 
-static void take_marks(struct store *st)
+/* seen: PRAGMA data_version as read before the state was last read or
+ * written, never after: a commit by another connection in between must
+ * show at the next store_check. */
+static void take_marks(struct store *st, int64_t seen)
 {
 	char wal[PATH_MAX];
 
@@ -492,8 +495,14 @@ static void take_marks(struct store *st)
 	stat(st->path, &st->marks.main);
 	if (wal_path(st, wal, sizeof(wal)) == 0)
 		stat(wal, &st->marks.wal);
-	if (data_version(st->db, &st->marks.data_version) < 0)
-		st->marks.data_version = -1;
+	st->marks.data_version = seen;
+}
+
+static int64_t seen_version(sqlite3 *db)
+{
+	int64_t v;
+
+	return data_version(db, &v) == 0 ? v : -1;
 }
 
 static bool same_inode(const struct stat *a, const struct stat *b)
@@ -507,6 +516,7 @@ static bool same_inode(const struct stat *a, const struct stat *b)
 static int verify(struct store *st, char *why, size_t len)
 {
 	char digest[STORE_DIGEST_LEN], msg[512] = "";
+	int64_t seen = seen_version(st->db);
 	sqlite3 *db = open_db(st->path, SQLITE_OPEN_READONLY, msg, sizeof(msg));
 	struct model *m = NULL;
 	sqlite3_stmt *q = NULL;
@@ -537,7 +547,7 @@ static int verify(struct store *st, char *why, size_t len)
 		      st->path, version, digest, st->version, st->digest);
 		goto out;
 	}
-	take_marks(st);
+	take_marks(st, seen);
 	rc = 0;
 out:
 	sqlite3_finalize(q);
@@ -598,6 +608,7 @@ struct store *store_open(const char *path, const char *backup_path,
 {
 	struct store *st = calloc(1, sizeof(*st));
 	char msg[256];
+	int64_t seen;
 
 	if (!st || !(st->path = strdup(path)) ||
 	    (backup_path && !(st->backup_path = strdup(backup_path)))) {
@@ -623,11 +634,12 @@ struct store *store_open(const char *path, const char *backup_path,
 		sql_fail(err, len, "%s: %s", path, msg);
 		goto fail;
 	}
+	seen = seen_version(st->db);
 	if (sql_exec(st->db, "COMMIT", err, len) < 0)
 		goto fail;
 	if (backup_path && check_backup(st, path, err, len) < 0)
 		goto fail;
-	take_marks(st);
+	take_marks(st, seen);
 	return st;
 fail:
 	store_close(st);
@@ -1125,16 +1137,20 @@ static int backup_change(struct store *st, const struct log_row *r)
 	return 0;
 }
 
-/* Another process may have written the store since we last read it; the
- * caller holds the write lock, so the tables cannot move after this. */
-static int catch_up(struct store *st, char *err, size_t len)
+/* Another connection may have written the store since we last read it:
+ * through the log, or behind it (a shell deleting rows). Either way the
+ * tables are read again, and refused unless they add up to the log's
+ * last digest. The caller holds the write lock, so nothing can move after
+ * this; seen is data_version as of now. */
+static int catch_up(struct store *st, int64_t seen, char *err, size_t len)
 {
 	char digest[STORE_DIGEST_LEN];
 	uint64_t version;
 
 	if (log_head(st->db, &version, digest, err, len) < 0)
 		return -1;
-	if (version == st->version && strcmp(digest, st->digest) == 0)
+	if (version == st->version && strcmp(digest, st->digest) == 0 &&
+	    seen >= 0 && seen == st->marks.data_version)
 		return 0;
 	return load(st, err, len);
 }
@@ -1148,12 +1164,14 @@ int store_commit(struct store *st, const struct change_meta *meta,
 	struct timespec now;
 	char *text = NULL;
 	bool backed_up;
+	int64_t seen;
 
 	if (!meta || !meta->user || !*meta->user)
 		return sql_fail(err, len, "a change needs the user making it");
 	if (sql_exec(st->db, "BEGIN IMMEDIATE", err, len) < 0)
 		return -1;
-	if (catch_up(st, err, len) < 0) {
+	seen = seen_version(st->db);
+	if (catch_up(st, seen, err, len) < 0) {
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
 	}
@@ -1183,7 +1201,7 @@ int store_commit(struct store *st, const struct change_meta *meta,
 	st->version++;
 	memcpy(st->digest, digest, sizeof(digest));
 	*new_version = st->version;
-	take_marks(st);
+	take_marks(st, seen);
 	if (!backed_up && refresh_backup(st) < 0) {
 		snprintf(err, len, "%s", st->backup_error);
 		return STORE_BACKUP_FAILED;

@@ -688,6 +688,43 @@ static void test_tampering_detected(void **state)
 			       "outside"));
 }
 
+/* Rows deleted behind the store's back just before a change (after the
+ * last store_check, as when a shell commits between fulcrumd's check and
+ * its write) are found by the change itself: it is refused, and the next
+ * store_check still reports the damage rather than taking the damaged
+ * tables as the new normal. */
+static void test_commit_finds_rows_deleted(void **state)
+{
+	struct env *e = *state;
+	struct change_meta meta = { .user = "alice", .uid = 1000 };
+	json_t *ops = json_loads("[{\"op\": \"backend_set\", \"service\": "
+				 "\"web\", \"addr\": \"10.0.1.2\", "
+				 "\"weight\": 3}]", 0, NULL);
+	char why[512];
+	uint64_t version = 0;
+	sqlite3 *db;
+
+	commit(e->st, web);
+	assert_int_equal(store_check(e->st, why, sizeof(why)), 0);
+	/* a reader leaves it be */
+	assert_int_equal(sqlite3_open(e->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "SELECT count(*) FROM backends",
+				      NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(store_check(e->st, why, sizeof(why)), 0);
+	assert_int_equal(sqlite3_exec(db, "DELETE FROM backends WHERE addr != "
+				      "'10.0.1.1'", NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+
+	assert_int_equal(store_commit(e->st, &meta, ops, &version, err,
+				      sizeof(err)), -1);
+	assert_non_null(strstr(err, "the change log says"));
+	assert_int_equal(store_version(e->st), 1);
+	assert_int_equal(store_check(e->st, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "the change log says"));
+	json_decref(ops);
+}
+
 static void test_deleted_service_in_history(void **state)
 {
 	struct env *e = *state;
@@ -1611,6 +1648,7 @@ int main(void)
 		T(test_version_monotonic),
 		T(test_log_append_only),
 		T(test_tampering_detected),
+		T(test_commit_finds_rows_deleted),
 		T(test_deleted_service_in_history),
 		T(test_state_at),
 		T(test_changed_since),
