@@ -141,25 +141,25 @@ static const char **removed_names(const json_t *removed, uint32_t *n,
 	return names;
 }
 
-/* The services an apply wants: those it sends, or with a delta the live
- * ones with the delta laid over (fwd_delta.h); *sent and *n_sent are what
- * it sends, for the safety check. 0, or -1 with err. */
+/* What an apply asks for: the whole state, in *sent; or a delta, the
+ * services it changes in *sent and, in *untouched (allocated), the live
+ * ones it leaves as they are (fwd_delta.h). *n_after: how many services
+ * there will be. 0, or -1 with err. */
 static int wanted(const struct dataplane *dp, const json_t *services,
 		  const json_t *changed, const json_t *removed,
-		  struct service_config **want, uint32_t *n,
-		  struct service_config **sent, uint32_t *n_sent, char *err,
+		  struct service_config **sent, uint32_t *n_sent,
+		  uint8_t **untouched, uint32_t *n_after, char *err,
 		  size_t err_len)
 {
 	const char **names;
 	uint32_t n_names = 0;
-	int rc;
+	int rc = -1;
 
-	*sent = NULL;
+	*untouched = NULL;
 	if (services) {
-		if (state_json_parse(services, want, n, err, err_len) < 0)
+		if (state_json_parse(services, sent, n_sent, err, err_len) < 0)
 			return -1;
-		*sent = *want;
-		*n_sent = *n;
+		*n_after = *n_sent;
 		return 0;
 	}
 	if (!json_is_array(removed)) {
@@ -169,20 +169,25 @@ static int wanted(const struct dataplane *dp, const json_t *services,
 	if (state_json_parse(changed, sent, n_sent, err, err_len) < 0)
 		return -1;
 	names = removed_names(removed, &n_names, err, err_len);
-	rc = names ? fwd_delta_want(dp->fwd, *sent, *n_sent, names, n_names,
-				    want, n, err, err_len) : -1;
+	*untouched = names ? calloc(dp->fwd->capacity + 1, 1) : NULL;
+	if (names && !*untouched)
+		snprintf(err, err_len, "out of memory");
+	else if (names)
+		rc = fwd_delta_untouched(dp->fwd, *sent, *n_sent, names, n_names,
+					 *untouched, n_after, err, err_len);
 	free(names);
 	if (rc < 0) {
 		state_json_free(*sent, *n_sent);
-		*sent = NULL;
+		free(*untouched);
 	}
 	return rc;
 }
 
 static json_t *apply(struct dataplane *dp, const json_t *req)
 {
-	struct service_config *want, *sent;
+	struct service_config *sent;
 	struct fwd_update u;
+	uint8_t *untouched;
 	json_int_t version = 0;
 	json_t *services = NULL, *changed = NULL, *removed = NULL;
 	json_t *expect = NULL;
@@ -192,7 +197,7 @@ static json_t *apply(struct dataplane *dp, const json_t *req)
 	const char *why;
 	char err[512];
 	bool ok;
-	uint32_t n, n_sent;
+	uint32_t n_after, n_sent, now;
 
 	if (json_unpack_ex((json_t *)req, &je, JSON_STRICT,
 			   "{s:s, s:I, s?o, s?o, s?o, s?b, s?s, s?o}", "cmd", &why,
@@ -216,16 +221,18 @@ static json_t *apply(struct dataplane *dp, const json_t *req)
 		return json_pack("{s:b, s:b, s:s}", "ok", 0, "stale", 1,
 				 "error", "apply: the dataplane no longer runs "
 				 "the version and digest expected");
-	if (wanted(dp, services, changed, removed, &want, &n, &sent, &n_sent,
-		   err, sizeof(err)) < 0)
+	if (wanted(dp, services, changed, removed, &sent, &n_sent, &untouched,
+		   &n_after, err, sizeof(err)) < 0)
 		return refuse("apply: %s", err);
-	why = approved ? NULL : unsafe(dp->fwd, sent, n_sent, n);
-	ok = !why && fwd_update_prepare(dp->fwd, want, n,
-					dataplane_now(dp, rte_rdtsc()), &u, err,
-					sizeof(err)) == 0;
-	if (sent != want)
-		state_json_free(sent, n_sent);
-	state_json_free(want, n);
+	why = approved ? NULL : unsafe(dp->fwd, sent, n_sent, n_after);
+	now = dataplane_now(dp, rte_rdtsc());
+	ok = !why && (untouched ?
+		      fwd_update_prepare_delta(dp->fwd, sent, n_sent, untouched,
+					       now, &u, err, sizeof(err)) :
+		      fwd_update_prepare(dp->fwd, sent, n_sent, now, &u, err,
+					 sizeof(err))) == 0;
+	state_json_free(sent, n_sent);
+	free(untouched);
 	if (why)
 		return refuse("apply refused: %s; send it as approved if meant",
 			      why);

@@ -1,5 +1,6 @@
 #include "fwd_update.h"
 
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,13 @@ struct build {
 	struct maglev_scratch *scratch;
 	uint8_t *stat_used;            /* [live->max_backends] */
 	uint8_t *id_used;              /* [live->capacity] */
-	struct service **keep;         /* [n want]: live service kept, or NULL */
+	uint32_t n_want;
+	struct service **keep;         /* [n_want]: live service kept, or NULL */
+	/* [live->capacity]: with a delta, the live services it leaves as
+	 * they are, which the build never looks into; NULL when the whole
+	 * state is sent */
+	const uint8_t *untouched;
+	bool stats_marked;             /* stat_used holds the kept ones */
 	struct service **by_name;      /* the live services, sorted by name */
 	uint32_t n_live;
 	uint32_t next_stat;            /* where the search for a free stat id
@@ -77,8 +84,32 @@ static bool same_shape(const struct service *svc, const struct service_config *s
 	       service_table_get(svc)->maglev_size == sc->table_size;
 }
 
+static void mark_stats(struct build *b, const struct service *svc)
+{
+	const struct service_table *t = service_table_get(svc);
+
+	for (uint32_t j = 0; j < t->n_backends; j++)
+		b->stat_used[t->backends[j].stat_id] = 1;
+}
+
+/* Stat ids in use by what the live state keeps: looked for only once a
+ * backend needs a new one, so that a delta that adds none never walks
+ * the backends of every service. */
+static void mark_kept_stats(struct build *b)
+{
+	for (uint32_t i = 0; i < b->n_want; i++)
+		if (b->keep[i])
+			mark_stats(b, b->keep[i]);
+	for (uint32_t id = 0; b->untouched && id < b->live->capacity; id++)
+		if (b->untouched[id])
+			mark_stats(b, b->live->services[id]);
+	b->stats_marked = true;
+}
+
 static int alloc_stat_id(struct build *b, uint32_t *id)
 {
+	if (!b->stats_marked)
+		mark_kept_stats(b);
 	for (; b->next_stat < b->live->max_backends; b->next_stat++)
 		if (!b->stat_used[b->next_stat]) {
 			b->stat_used[b->next_stat] = 1;
@@ -239,20 +270,15 @@ static int check_service(struct build *b, const struct service_config *sc)
 	return 0;
 }
 
-/* Stat ids and service ids in use by what the live state keeps. */
-static void mark_kept(struct build *b, uint32_t n)
+/* Service ids in use by what the live state keeps. */
+static void mark_kept_ids(struct build *b)
 {
-	for (uint32_t i = 0; i < n; i++) {
-		const struct service *svc = b->keep[i];
-		const struct service_table *t;
-
-		if (!svc)
-			continue;
-		b->id_used[svc->id] = 1;
-		t = service_table_get(svc);
-		for (uint32_t j = 0; j < t->n_backends; j++)
-			b->stat_used[t->backends[j].stat_id] = 1;
-	}
+	for (uint32_t i = 0; i < b->n_want; i++)
+		if (b->keep[i])
+			b->id_used[b->keep[i]->id] = 1;
+	for (uint32_t id = 0; b->untouched && id < b->live->capacity; id++)
+		if (b->untouched[id])
+			b->id_used[id] = 1;
 }
 
 static int new_id(struct build *b, uint32_t *id)
@@ -368,13 +394,34 @@ static int vip_twice(struct build *b, const struct service_config *want,
 	return rc;
 }
 
+/* With a delta, the services it leaves alone count as well: a changed
+ * one may not take the VIP of one of those. */
+static int vip_untouched(struct build *b, const struct service_config *want,
+			 uint32_t n)
+{
+	struct vip_key k;
+	void *data;
+
+	for (uint32_t i = 0; b->untouched && i < n; i++) {
+		vip_key_from_flow(&k, &want[i].vip, rte_cpu_to_be_16(want[i].port),
+				  want[i].proto, want[i].family);
+		if (rte_hash_lookup_data(b->live->by_vip, &k, &data) >= 0 &&
+		    b->untouched[((const struct service *)data)->id])
+			return fail(b, "service %s: %s", want[i].name,
+				    "its VIP, protocol and port belong to "
+				    "another service too");
+	}
+	return 0;
+}
+
 static int plan(struct build *b, const struct service_config *want, uint32_t n,
 		struct backend *slots)
 {
 	const struct fwd_state *live = b->live;
 	struct fwd_update *u = b->u;
 
-	if (twice_named(b, want, n) < 0 || vip_twice(b, want, n) < 0)
+	if (twice_named(b, want, n) < 0 || vip_twice(b, want, n) < 0 ||
+	    vip_untouched(b, want, n) < 0)
 		return -1;
 	for (uint32_t i = 0; i < n; i++) {
 		struct service *svc;
@@ -385,7 +432,7 @@ static int plan(struct build *b, const struct service_config *want, uint32_t n,
 		b->keep[i] = svc && same_shape(svc, &want[i]) ? svc : NULL;
 	}
 	/* the ids in use are now those of the kept services: the others go */
-	mark_kept(b, n);
+	mark_kept_ids(b);
 	for (uint32_t i = 0; i < live->capacity; i++)
 		if (live->services[i] && !b->id_used[i])
 			u->removed[u->n_removed++] = live->services[i];
@@ -442,6 +489,11 @@ static int index_all(struct build *b, uint32_t n)
 		if (b->keep[i] &&
 		    fwd_state_index(s, b->keep[i], b->err, b->err_len) < 0)
 			return -1;
+	for (uint32_t id = 0; b->untouched && id < live->capacity; id++)
+		if (b->untouched[id] &&
+		    fwd_state_index(s, live->services[id], b->err,
+				    b->err_len) < 0)
+			return -1;
 	for (uint32_t i = 0; i < u->n_added; i++) {
 		if (fwd_state_index(s, u->added[i], b->err, b->err_len) < 0)
 			return -1;
@@ -450,22 +502,25 @@ static int index_all(struct build *b, uint32_t n)
 	return 0;
 }
 
-int fwd_update_prepare(const struct fwd_state *live,
-		       const struct service_config *want, uint32_t n,
-		       uint32_t now, struct fwd_update *u, char *err,
-		       size_t err_len)
+static int prepare(const struct fwd_state *live,
+		   const struct service_config *want, uint32_t n,
+		   const uint8_t *untouched, uint32_t now, struct fwd_update *u,
+		   char *err, size_t err_len)
 {
 	struct build b = {
 		.live = live, .u = u, .now = now, .err = err, .err_len = err_len,
-		.next_id = live->next_id,
+		.next_id = live->next_id, .n_want = n, .untouched = untouched,
 	};
 	struct backend *slots = calloc(CONFIG_MAX_BACKENDS, sizeof(*slots));
+	uint64_t n_after = n;
 	int rc = -1;
 
 	memset(u, 0, sizeof(*u));
-	if (n > live->capacity) {
-		snprintf(err, err_len, "%u services exceed max_services=%u", n,
-			 live->capacity);
+	for (uint32_t id = 0; untouched && id < live->capacity; id++)
+		n_after += untouched[id];
+	if (n_after > live->capacity) {
+		snprintf(err, err_len, "%" PRIu64 " services exceed "
+			 "max_services=%u", n_after, live->capacity);
 		free(slots);
 		return -1;
 	}
@@ -495,6 +550,22 @@ int fwd_update_prepare(const struct fwd_state *live,
 	free(b.stat_used);
 	maglev_scratch_free(b.scratch);
 	return rc;
+}
+
+int fwd_update_prepare(const struct fwd_state *live,
+		       const struct service_config *want, uint32_t n,
+		       uint32_t now, struct fwd_update *u, char *err,
+		       size_t err_len)
+{
+	return prepare(live, want, n, NULL, now, u, err, err_len);
+}
+
+int fwd_update_prepare_delta(const struct fwd_state *live,
+			     const struct service_config *changed, uint32_t n,
+			     const uint8_t *untouched, uint32_t now,
+			     struct fwd_update *u, char *err, size_t err_len)
+{
+	return prepare(live, changed, n, untouched, now, u, err, err_len);
 }
 
 void fwd_update_publish(struct fwd_state **live, struct fwd_update *u)

@@ -34,6 +34,14 @@ int fwd_update_prepare(const struct fwd_state *live,
 		       uint32_t now, struct fwd_update *u, char *err,
 		       size_t err_len);
 
+/* The same for a delta (fwd_delta.h): the services in changed[n] are
+ * looked at as above, those marked in untouched[live->capacity] are kept
+ * as they are without a look, and the other live ones go. */
+int fwd_update_prepare_delta(const struct fwd_state *live,
+			     const struct service_config *changed, uint32_t n,
+			     const uint8_t *untouched, uint32_t now,
+			     struct fwd_update *u, char *err, size_t err_len);
+
 /* Whether the update changes anything at all. */
 static inline bool fwd_update_changes(const struct fwd_update *u)
 {

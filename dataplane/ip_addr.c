@@ -60,9 +60,36 @@ bool ip_prefix_contains(const struct ip_prefix *p, const union ip_addr *a,
 	return true;
 }
 
+/* inet_ntop writes each octet with sprintf: a million backends written
+ * into a digest or a store took a fifth of a restore's time that way. */
+static const char *ipv4_str(const uint8_t o[4], char *buf, size_t len)
+{
+	char text[INET_ADDRSTRLEN], *p = text;
+
+	for (int i = 0; i < 4; i++) {
+		unsigned int v = o[i];
+
+		if (v >= 100)
+			*p++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*p++ = (char)('0' + v / 10 % 10);
+		*p++ = (char)('0' + v % 10);
+		*p++ = i < 3 ? '.' : '\0';
+	}
+	if ((size_t)(p - text) > len)
+		return NULL;
+	memcpy(buf, text, (size_t)(p - text));
+	return buf;
+}
+
 const char *ip_addr_str(const union ip_addr *a, uint8_t family, char *buf,
 			size_t len)
 {
+	if (family == AF_INET) {
+		if (!ipv4_str((const uint8_t *)&a->v4, buf, len))
+			snprintf(buf, len, "?");
+		return buf;
+	}
 	if (!inet_ntop(family, family == AF_INET ? (const void *)&a->v4
 						 : (const void *)a->v6,
 		       buf, (socklen_t)len))

@@ -132,6 +132,37 @@ static const char full_file[] =
 	"backend = 2001:db8::1:1\n"
 	"backend = 10.0.0.9\n";
 
+/* The text form of an address is what the store, its digest and every
+ * JSON answer hold: written by hand for IPv4, it must be inet_ntop's to
+ * the byte. Every octet value in every place, and a buffer too small. */
+static void test_addr_text(void **state)
+{
+	char got[INET6_ADDRSTRLEN], want[INET6_ADDRSTRLEN];
+	union ip_addr a = { .w = { 0, 0 } };
+
+	(void)state;
+	for (unsigned int v = 0; v < 256; v++) {
+		for (unsigned int place = 0; place < 4; place++) {
+			uint8_t *o = (uint8_t *)&a.v4;
+
+			memset(o, (int)((v * 7 + place) % 256), 4);
+			o[place] = (uint8_t)v;
+			assert_non_null(inet_ntop(AF_INET, &a.v4, want,
+						  sizeof(want)));
+			assert_string_equal(ip_addr_str(&a, AF_INET, got,
+							 sizeof(got)), want);
+		}
+	}
+	assert_int_equal(ip_addr_parse("255.255.255.255", &a,
+				       &(uint8_t){ 0 }), 0);
+	assert_string_equal(ip_addr_str(&a, AF_INET, got, 16),
+			    "255.255.255.255");
+	assert_string_equal(ip_addr_str(&a, AF_INET, got, 15), "?");
+	assert_int_equal(ip_addr_parse("fd00::1", &a, &(uint8_t){ 0 }), 0);
+	assert_string_equal(ip_addr_str(&a, AF_INET6, got, sizeof(got)),
+			    "fd00::1");
+}
+
 static void test_full_file(void **state)
 {
 	const struct port_config *p;
@@ -659,6 +690,7 @@ static void test_preflight_fake_host(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_addr_text),
 		cmocka_unit_test(test_full_file),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_many_backends),

@@ -173,6 +173,29 @@ static const struct service *live(struct env *e, const char *name)
 	return NULL;
 }
 
+/* No two live backend slots share a counter. */
+static void assert_stat_ids_unique(struct env *e)
+{
+	uint8_t *seen = calloc(e->dp.fwd->max_backends, 1);
+
+	assert_non_null(seen);
+	for (uint32_t id = 0; id < e->dp.fwd->capacity; id++) {
+		const struct service *svc = e->dp.fwd->services[id];
+		const struct service_table *t;
+
+		if (!svc)
+			continue;
+		t = service_table_get(svc);
+		for (uint32_t j = 0; j < t->n_backends; j++) {
+			assert_true(t->backends[j].stat_id <
+				    e->dp.fwd->max_backends);
+			assert_false(seen[t->backends[j].stat_id]);
+			seen[t->backends[j].stat_id] = 1;
+		}
+	}
+	free(seen);
+}
+
 #define SVC(name, vip, backends) \
 	"{\"name\": \"" name "\", \"vip\": \"" vip "\", \"proto\": \"tcp\"," \
 	" \"port\": 80, \"mode\": \"l2dsr\", \"backends\": [" backends "]}"
@@ -263,6 +286,33 @@ static void test_delta_apply(void **state)
 			   " \"changed\": [], \"removed\": [\"new\"]"
 			   EXPECT(1, D1) "}"), false);
 	assert_non_null(live(e, "new"));
+
+	/* the services a delta leaves alone keep their VIPs: a changed one
+	 * may not take one of theirs, but may take one the delta frees */
+	assert_refused(ask(e, "{\"cmd\": \"apply\", \"version\": 3,"
+			   " \"changed\": [" SVC("more", "10.0.0.101",
+						 BE("10.0.0.17")) "],"
+			   " \"removed\": []" EXPECT(2, D2) "}"),
+		       "service more: its VIP, protocol and port belong to "
+		       "another service too");
+	assert_null(live(e, "more"));
+	assert_applied(ask(e, "{\"cmd\": \"apply\", \"version\": 3,"
+			   " \"digest\": \"" D1 "\", \"changed\": ["
+			   SVC("web", "10.0.0.102", BE("10.0.0.10")) ", "
+			   SVC("more", "10.0.0.103", BE("10.0.0.17") ", "
+			       BE("10.0.0.18") ", " BE("10.0.0.19") ", "
+			       BE("10.0.0.20") ", " BE("10.0.0.21") ", "
+			       BE("10.0.0.22") ", " BE("10.0.0.23") ", "
+			       BE("10.0.0.24")) "],"
+			   " \"removed\": [\"new\"]" EXPECT(2, D2) "}"), true);
+	assert_ptr_equal(live(e, "api"), api);
+	assert_null(live(e, "new"));
+	assert_non_null(live(e, "web"));
+	assert_int_equal(e->dp.fwd->n_services, 3);
+	/* new backends get counters of their own, never those of an
+	 * untouched service, which the build did not look into (more's
+	 * eight take the lowest free ones, where api's are) */
+	assert_stat_ids_unique(e);
 }
 
 int main(void)
