@@ -5,18 +5,26 @@
  * through SHA-256: jansson would cost more than the rest of a commit. Its
  * hash is kept with the service until a change makes a new copy of it, so
  * that a commit rehashes what it touched and not a million backends (that
- * took 134 ms a commit on a store of 10,000 x 100). No string needs escaping:
+ * took 134 ms a commit on a store of 10,000 x 100); when many services
+ * need a hash, as after a restore or at start, they are hashed on every
+ * core. No string needs escaping:
  * names are letters, digits, '-', '_' and '.', and the rest are addresses
  * and fixed words. */
 #include "model.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
+
+/* Fewer services than this to hash are not worth a thread's start. */
+#define HASH_PER_THREAD_MIN 512
+#define HASH_THREADS_MAX 8
 
 struct sink {
 	EVP_MD_CTX *md;
@@ -116,38 +124,103 @@ static int hash_service(struct sink *k, struct service *s)
 	return 0;
 }
 
+/* A share of the services to hash: sorted[from] up to sorted[to]. */
+struct hash_job {
+	const struct service **sorted;
+	size_t from, to;
+	pthread_t thread;
+	bool started;
+	int rc;
+};
+
+static void *hash_range(void *arg)
+{
+	struct hash_job *j = arg;
+	struct sink *k = malloc(sizeof(*k));
+
+	j->rc = -1;
+	if (!k || !(k->md = EVP_MD_CTX_new())) {
+		free(k);
+		return NULL;
+	}
+	j->rc = 0;
+	for (size_t i = j->from; i < j->to && j->rc == 0; i++) {
+		/* the cache is the model's own bookkeeping, not its state */
+		struct service *s = (struct service *)j->sorted[i];
+
+		if (!s->hashed && hash_service(k, s) < 0)
+			j->rc = -1;
+	}
+	EVP_MD_CTX_free(k->md);
+	free(k);
+	return NULL;
+}
+
+/* Fills the hash of every service that has none, on as many threads as
+ * there are cores and enough services: each writes only its own share's
+ * hashes. Falls back to this thread alone where a thread cannot start. */
+static int hash_all(const struct service **sorted, size_t n)
+{
+	struct hash_job jobs[HASH_THREADS_MAX];
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t todo = 0, n_jobs, share, at = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++)
+		todo += !sorted[i]->hashed;
+	n_jobs = todo / HASH_PER_THREAD_MIN;
+	n_jobs = n_jobs < 1 ? 1 : n_jobs;
+	if (cores > 0 && n_jobs > (size_t)cores)
+		n_jobs = (size_t)cores;
+	if (n_jobs > HASH_THREADS_MAX)
+		n_jobs = HASH_THREADS_MAX;
+	/* equal numbers of services to hash, not of services */
+	share = (todo + n_jobs - 1) / n_jobs;
+	for (size_t j = 0; j < n_jobs; j++) {
+		size_t from = at, count = 0;
+
+		while (at < n && count < share)
+			count += !sorted[at++]->hashed;
+		jobs[j] = (struct hash_job){ .sorted = sorted, .from = from,
+					     .to = j + 1 == n_jobs ? n : at };
+		jobs[j].started = j > 0 &&
+				  pthread_create(&jobs[j].thread, NULL,
+						 hash_range, &jobs[j]) == 0;
+	}
+	for (size_t j = 0; j < n_jobs; j++)
+		if (!jobs[j].started)
+			hash_range(&jobs[j]);
+	for (size_t j = 0; j < n_jobs; j++) {
+		if (jobs[j].started)
+			pthread_join(jobs[j].thread, NULL);
+		rc |= jobs[j].rc;
+	}
+	return rc;
+}
+
 int model_digest(const struct model *m, char out[65])
 {
 	const struct service **sorted = model_sorted(m);
-	struct sink *k = malloc(sizeof(*k));
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int md_len = 0;
 	EVP_MD_CTX *top = EVP_MD_CTX_new();
 	int rc = -1;
 
-	if (!sorted || !k || !top)
+	if (!sorted || !top || hash_all(sorted, m->by_name.n) < 0 ||
+	    EVP_DigestInit_ex(top, EVP_sha256(), NULL) != 1)
 		goto out;
-	k->md = EVP_MD_CTX_new();
-	if (!k->md || EVP_DigestInit_ex(top, EVP_sha256(), NULL) != 1)
-		goto out_md;
-	for (size_t i = 0; i < m->by_name.n; i++) {
-		/* the cache is the model's own bookkeeping, not its state */
-		struct service *s = (struct service *)sorted[i];
-
-		if ((!s->hashed && hash_service(k, s) < 0) ||
-		    EVP_DigestUpdate(top, s->name, strlen(s->name) + 1) != 1 ||
-		    EVP_DigestUpdate(top, s->hash, sizeof(s->hash)) != 1)
-			goto out_md;
-	}
+	for (size_t i = 0; i < m->by_name.n; i++)
+		if (EVP_DigestUpdate(top, sorted[i]->name,
+				     strlen(sorted[i]->name) + 1) != 1 ||
+		    EVP_DigestUpdate(top, sorted[i]->hash,
+				     sizeof(sorted[i]->hash)) != 1)
+			goto out;
 	if (EVP_DigestFinal_ex(top, md, &md_len) == 1 && md_len == 32) {
 		for (unsigned int i = 0; i < md_len; i++)
 			sprintf(out + 2 * i, "%02x", md[i]);
 		rc = 0;
 	}
-out_md:
-	EVP_MD_CTX_free(k->md);
 out:
 	EVP_MD_CTX_free(top);
-	free(k);
 	return rc;
 }

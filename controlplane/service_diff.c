@@ -8,18 +8,58 @@ static int add(json_t *ops, json_t *op)
 	return op ? json_array_append_new(ops, op) : -1;
 }
 
-static json_t *backend_op(const char *kind, const struct service *s,
+/* The strings a service's backend ops repeat, made once and shared by
+ * them all (json_incref): a restore of ten thousand services writes a
+ * hundred thousand ops, and each string would be an allocation. */
+struct op_words {
+	json_t *kind[3];               /* backend_del, backend_add, backend_set */
+	json_t *state[BACKEND_STATE_COUNT];
+	json_t *service;
+};
+
+enum { OP_DEL, OP_ADD, OP_SET };
+
+static const char *const op_kind[] = { "backend_del", "backend_add",
+				       "backend_set" };
+
+static json_t *word(json_t **slot, const char *text)
+{
+	if (!*slot)
+		*slot = json_string_nocheck(text);
+	return json_incref(*slot);
+}
+
+static void op_words_free(struct op_words *w)
+{
+	for (size_t i = 0; i < 3; i++)
+		json_decref(w->kind[i]);
+	for (size_t i = 0; i < BACKEND_STATE_COUNT; i++)
+		json_decref(w->state[i]);
+	json_decref(w->service);
+}
+
+static json_t *backend_op(struct op_words *w, int kind, const struct service *s,
 			  const struct backend *b, bool with_fields)
 {
 	char addr[INET6_ADDRSTRLEN];
+	json_t *op = json_object();
 
-	ip_addr_str(&b->addr, s->family, addr, sizeof(addr));
-	if (!with_fields)
-		return json_pack("{s:s, s:s, s:s}", "op", kind, "service",
-				 s->name, "addr", addr);
-	return json_pack("{s:s, s:s, s:s, s:I, s:s}", "op", kind, "service",
-			 s->name, "addr", addr, "weight", (json_int_t)b->weight,
-			 "state", backend_state_name(b->state));
+	if (!op ||
+	    json_object_set_new_nocheck(op, "op", word(&w->kind[kind],
+						       op_kind[kind])) < 0 ||
+	    json_object_set_new_nocheck(op, "service", word(&w->service,
+							    s->name)) < 0 ||
+	    json_object_set_new_nocheck(op, "addr", json_string_nocheck(
+		ip_addr_str(&b->addr, s->family, addr, sizeof(addr)))) < 0 ||
+	    (with_fields &&
+	     (json_object_set_new_nocheck(op, "weight",
+					  json_integer(b->weight)) < 0 ||
+	      json_object_set_new_nocheck(op, "state", word(
+		&w->state[b->state], backend_state_name(b->state))) < 0))) {
+		json_decref(op);
+		return NULL;
+	}
+	return op;
 }
 
 static json_t *service_set(const struct service *from,
@@ -58,6 +98,7 @@ static json_t *service_set(const struct service *from,
 struct backend_ops {
 	const struct service *from, *to;
 	json_t *ops;
+	struct op_words words;
 };
 
 static int backend_pair(const struct backend *a, const struct backend *b,
@@ -66,18 +107,21 @@ static int backend_pair(const struct backend *a, const struct backend *b,
 	struct backend_ops *w = arg;
 
 	if (!b)
-		return add(w->ops, backend_op("backend_del", w->from, a, false));
+		return add(w->ops, backend_op(&w->words, OP_DEL, w->from, a,
+					      false));
 	if (!a)
-		return add(w->ops, backend_op("backend_add", w->to, b, true));
+		return add(w->ops, backend_op(&w->words, OP_ADD, w->to, b, true));
 	if (a->weight != b->weight || a->state != b->state)
-		return add(w->ops, backend_op("backend_set", w->to, b, true));
+		return add(w->ops, backend_op(&w->words, OP_SET, w->to, b, true));
 	return 0;
 }
 
 int service_diff(const struct service *from, const struct service *to,
 		 json_t *ops)
 {
+	struct backend_ops w = { .from = from, .to = to, .ops = ops };
 	json_t *op;
+	int rc;
 
 	if (!to)
 		return !from ? 0 : add(ops, json_pack("{s:s, s:s}", "op",
@@ -101,8 +145,9 @@ int service_diff(const struct service *from, const struct service *to,
 	} else {
 		json_decref(op);
 	}
-	return service_backends_merge(from, to, backend_pair,
-				      &(struct backend_ops){ from, to, ops });
+	rc = service_backends_merge(from, to, backend_pair, &w);
+	op_words_free(&w.words);
+	return rc;
 }
 
 bool service_loses_active(const struct service *from,

@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1155,14 +1156,58 @@ static int catch_up(struct store *st, int64_t seen, char *err, size_t len)
 	return load(st, err, len);
 }
 
+/* Changes of this many ops or more have their log text and digest made
+ * on another core while their rows are written: after a restore of
+ * 10,000 services, 95,178 ops, that is a third of the commit. */
+#define LOG_ROW_APART_OPS 1000
+
+/* The log row's ops text and the digest of the changed model. Reads
+ * only ops and the model's hashes and order, which the writing of the
+ * rows (write_touched) leaves alone. */
+struct log_row_text {
+	const json_t *ops;
+	const struct model *model;
+	char *text;
+	char digest[STORE_DIGEST_LEN];
+	int rc;
+};
+
+static void *make_log_row_text(void *arg)
+{
+	struct log_row_text *t = arg;
+
+	t->text = json_dumps(t->ops, JSON_COMPACT);
+	t->rc = t->text && model_digest(t->model, t->digest) == 0 ? 0 : -1;
+	return NULL;
+}
+
+/* The changed model's rows written, and with them the log row's text and
+ * digest made, apart when the change is large. */
+static int write_rows(struct store *st, struct log_row_text *t, char *err,
+		      size_t len)
+{
+	pthread_t apart;
+	bool started = json_array_size(t->ops) >= LOG_ROW_APART_OPS &&
+		       pthread_create(&apart, NULL, make_log_row_text, t) == 0;
+	int rc;
+
+	if (!started)
+		make_log_row_text(t);
+	rc = write_touched(st->model, st->db, err, len);
+	if (started)
+		pthread_join(apart, NULL);
+	if (rc == 0 && t->rc < 0)
+		rc = sql_fail(err, len, "out of memory");
+	return rc;
+}
+
 int store_commit(struct store *st, const struct change_meta *meta,
 		 const json_t *ops, uint64_t *new_version, char *err,
 		 size_t len)
 {
-	char digest[STORE_DIGEST_LEN];
-	struct log_row row = { .meta = meta, .digest = digest };
+	struct log_row_text t = { .ops = ops };
+	struct log_row row = { .meta = meta, .digest = t.digest };
 	struct timespec now;
-	char *text = NULL;
 	bool backed_up;
 	int64_t seen;
 
@@ -1178,17 +1223,14 @@ int store_commit(struct store *st, const struct change_meta *meta,
 	model_begin(st->model);
 	if (change_apply(st->model, ops, err, len) < 0)
 		goto fail;
-	text = json_dumps(ops, JSON_COMPACT);
-	if (!text || model_digest(st->model, digest) < 0) {
-		sql_fail(err, len, "out of memory");
+	t.model = st->model;
+	if (write_rows(st, &t, err, len) < 0)
 		goto fail;
-	}
 	clock_gettime(CLOCK_REALTIME, &now);
 	row.version = st->version + 1;
 	row.time_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-	row.ops = text;
-	if (write_touched(st->model, st->db, err, len) < 0 ||
-	    append_log(st->db, &row, err, len) < 0 ||
+	row.ops = t.text;
+	if (append_log(st->db, &row, err, len) < 0 ||
 	    store_images_append(st->model, st->db, row.version, err,
 				len) < 0 ||
 	    sql_exec(st->db, "COMMIT", err, len) < 0)
@@ -1197,9 +1239,9 @@ int store_commit(struct store *st, const struct change_meta *meta,
 	backed_up = !st->backup_path ||
 		    (!cheaper_whole(st->model) && backup_change(st, &row) == 0);
 	model_commit(st->model);
-	free(text);
+	free(t.text);
 	st->version++;
-	memcpy(st->digest, digest, sizeof(digest));
+	memcpy(st->digest, t.digest, sizeof(t.digest));
 	*new_version = st->version;
 	take_marks(st, seen);
 	if (!backed_up && refresh_backup(st) < 0) {
@@ -1208,7 +1250,7 @@ int store_commit(struct store *st, const struct change_meta *meta,
 	}
 	return STORE_OK;
 fail:
-	free(text);
+	free(t.text);
 	model_rollback(st->model);
 	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	return -1;
