@@ -201,26 +201,41 @@ static int hash_all(const struct service **sorted, size_t n)
 int model_digest(const struct model *m, char out[65])
 {
 	const struct service **sorted = model_sorted(m);
+	struct sink *k = malloc(sizeof(*k));
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int md_len = 0;
 	EVP_MD_CTX *top = EVP_MD_CTX_new();
 	int rc = -1;
 
-	if (!sorted || !top || hash_all(sorted, m->by_name.n) < 0 ||
-	    EVP_DigestInit_ex(top, EVP_sha256(), NULL) != 1)
+	if (!sorted || !k || !top)
 		goto out;
-	for (size_t i = 0; i < m->by_name.n; i++)
-		if (EVP_DigestUpdate(top, sorted[i]->name,
-				     strlen(sorted[i]->name) + 1) != 1 ||
-		    EVP_DigestUpdate(top, sorted[i]->hash,
-				     sizeof(sorted[i]->hash)) != 1)
-			goto out;
+	k->md = EVP_MD_CTX_new();
+	/* Only services the change under way touched can lack a hash. When
+	 * there are many, they are hashed on every core first; otherwise
+	 * below, in the one walk a change of a few services costs. */
+	if (!k->md ||
+	    (model_n_touched(m) >= 2 * HASH_PER_THREAD_MIN &&
+	     hash_all(sorted, m->by_name.n) < 0) ||
+	    EVP_DigestInit_ex(top, EVP_sha256(), NULL) != 1)
+		goto out_md;
+	for (size_t i = 0; i < m->by_name.n; i++) {
+		/* the cache is the model's own bookkeeping, not its state */
+		struct service *s = (struct service *)sorted[i];
+
+		if ((!s->hashed && hash_service(k, s) < 0) ||
+		    EVP_DigestUpdate(top, s->name, strlen(s->name) + 1) != 1 ||
+		    EVP_DigestUpdate(top, s->hash, sizeof(s->hash)) != 1)
+			goto out_md;
+	}
 	if (EVP_DigestFinal_ex(top, md, &md_len) == 1 && md_len == 32) {
 		for (unsigned int i = 0; i < md_len; i++)
 			sprintf(out + 2 * i, "%02x", md[i]);
 		rc = 0;
 	}
+out_md:
+	EVP_MD_CTX_free(k->md);
 out:
 	EVP_MD_CTX_free(top);
+	free(k);
 	return rc;
 }

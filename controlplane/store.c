@@ -197,11 +197,13 @@ static int read_tables(sqlite3 *db, struct model **out, uint64_t *version,
 		sql_db_fail(db, "reading the services", err, len);
 		goto fail;
 	}
-	model_commit(m);
+	/* before the commit, while every service read counts as touched:
+	 * the digest then hashes them on every core */
 	if (model_digest(m, digest) < 0) {
 		sql_fail(err, len, "out of memory");
 		goto fail;
 	}
+	model_commit(m);
 	if (strcmp(digest, head) != 0) {
 		sql_fail(err, len, "the stored services hash to %s but the change "
 		      "log says %s at version %" PRIu64 ": the file was changed "
