@@ -686,6 +686,16 @@ static void test_tampering_detected(void **state)
 	assert_non_null(strstr(err, "stored service 'web' is invalid: op 0 "
 			       "(service_add): 'backends[0].weight': 0 is "
 			       "outside"));
+
+	/* a row the quick read cannot even parse: the checked read says
+	 * what is wrong with it */
+	assert_int_equal(sqlite3_open(e->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "UPDATE backends SET weight = 1,"
+				      " state = 'bogus'", NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	assert_null(store_open(e->path, NULL, err, sizeof(err)));
+	assert_non_null(strstr(err, "unknown state 'bogus'"));
 }
 
 /* Rows deleted behind the store's back just before a change (after the
