@@ -25,8 +25,9 @@ struct build {
 	 * state is sent */
 	const uint8_t *untouched;
 	bool stats_marked;             /* stat_used holds the kept ones */
-	struct service **by_name;      /* the live services, sorted by name */
+	struct service **by_name;      /* the live services */
 	uint32_t n_live;
+	bool live_sorted;              /* by_name is sorted by name */
 	uint32_t next_stat;            /* where the search for a free stat id
 					* goes on: ids are handed out in order */
 	uint32_t next_id;              /* and where that for a service id
@@ -53,20 +54,33 @@ static int name_vs_svc(const void *key, const void *elem)
 	return strcmp(key, (*(struct service *const *)elem)->name);
 }
 
-/* Ten thousand services must not cost a hundred million comparisons. */
+/* Sorted when the update names more than this many services: ten
+ * thousand services must not cost a hundred million comparisons, nor a
+ * delta of one service the sorting of ten thousand names. */
+#define LIVE_SORTED_MIN 16
+
 static void index_live(struct build *b)
 {
 	for (uint32_t i = 0; i < b->live->capacity; i++)
 		if (b->live->services[i])
 			b->by_name[b->n_live++] = b->live->services[i];
-	qsort(b->by_name, b->n_live, sizeof(*b->by_name), svc_by_name);
+	b->live_sorted = b->n_want > LIVE_SORTED_MIN;
+	if (b->live_sorted)
+		qsort(b->by_name, b->n_live, sizeof(*b->by_name), svc_by_name);
 }
 
 static struct service *live_by_name(const struct build *b, const char *name)
 {
-	struct service **hit = bsearch(name, b->by_name, b->n_live,
-				       sizeof(*b->by_name), name_vs_svc);
+	struct service **hit;
 
+	if (!b->live_sorted) {
+		for (uint32_t i = 0; i < b->n_live; i++)
+			if (strcmp(b->by_name[i]->name, name) == 0)
+				return b->by_name[i];
+		return NULL;
+	}
+	hit = bsearch(name, b->by_name, b->n_live, sizeof(*b->by_name),
+		      name_vs_svc);
 	return hit ? *hit : NULL;
 }
 
