@@ -5,9 +5,14 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#define LAYOUT 1
+#define LAYOUT 2
 #define HEADER 64
-#define BACKEND 19
+
+/* A backend's bytes: its address, then u16 weight and u8 state. */
+static size_t addr_len(unsigned int layout, uint8_t family)
+{
+	return layout == 1 || family != AF_INET ? 16 : 4;
+}
 
 static void put16(unsigned char *p, uint16_t v)
 {
@@ -33,7 +38,7 @@ static uint32_t get32(const unsigned char *p)
 
 size_t service_image_size(const struct service *s)
 {
-	return HEADER + (size_t)s->n_backends * BACKEND;
+	return HEADER + (size_t)s->n_backends * (addr_len(LAYOUT, s->family) + 3);
 }
 
 void service_image_write(const struct service *s, unsigned char *out)
@@ -50,23 +55,27 @@ void service_image_write(const struct service *s, unsigned char *out)
 	put16(out + 58, s->gue_port);
 	put32(out + 60, s->n_backends);
 	for (uint32_t i = 0; i < s->n_backends; i++) {
-		unsigned char *b = out + HEADER + (size_t)i * BACKEND;
+		size_t a = addr_len(LAYOUT, s->family);
+		unsigned char *b = out + HEADER + (size_t)i * (a + 3);
 
-		memcpy(b, s->backends[i].addr.v6, 16);
-		put16(b + 16, s->backends[i].weight);
-		b[18] = s->backends[i].state;
+		memcpy(b, s->backends[i].addr.v6, a);
+		put16(b + a, s->backends[i].weight);
+		b[a + 2] = s->backends[i].state;
 	}
 }
 
 int service_image_read(const void *image, size_t len, struct service *s)
 {
 	const unsigned char *in = image;
+	size_t a;
 	uint32_t n;
 
-	if (len < HEADER || in[0] != LAYOUT || in[1 + SERVICE_NAME_LEN - 1])
+	if (len < HEADER || (in[0] != 1 && in[0] != LAYOUT) ||
+	    in[1 + SERVICE_NAME_LEN - 1])
 		return -1;
 	n = get32(in + 60);
-	if (len != HEADER + (size_t)n * BACKEND || !in[1])
+	a = addr_len(in[0], in[49]);
+	if (len != HEADER + (size_t)n * (a + 3) || !in[1])
 		return -1;
 	memset(s, 0, sizeof(*s));
 	memcpy(s->name, in + 1, SERVICE_NAME_LEN);
@@ -86,12 +95,12 @@ int service_image_read(const void *image, size_t len, struct service *s)
 	if (n && !s->backends)
 		return -1;
 	for (uint32_t i = 0; i < n; i++) {
-		const unsigned char *b = in + HEADER + (size_t)i * BACKEND;
+		const unsigned char *b = in + HEADER + (size_t)i * (a + 3);
 
 		memset(&s->backends[i], 0, sizeof(s->backends[i]));
-		memcpy(s->backends[i].addr.v6, b, 16);
-		s->backends[i].weight = get16(b + 16);
-		s->backends[i].state = b[18];
+		memcpy(s->backends[i].addr.v6, b, a);
+		s->backends[i].weight = get16(b + a);
+		s->backends[i].state = b[a + 2];
 		if (s->backends[i].state >= BACKEND_STATE_COUNT) {
 			free(s->backends);
 			s->backends = NULL;

@@ -26,6 +26,7 @@
 #include "model.h"
 #include "plan.h"
 #include "restore.h"
+#include "service_image.h"
 #include "store.h"
 
 struct env {
@@ -1045,11 +1046,12 @@ static void test_changed_since_damaged(void **state)
 	       " \"addr\": \"10.0.1.20\", \"weight\": 9}]");
 	commit(e->st, "[{\"op\": \"service_del\", \"name\": \"web\"}]");
 	assert_int_equal(sqlite3_open(e->path, &db), SQLITE_OK);
-	/* the first backend's weight, in the image kept with v2 */
+	/* the first backend's weight, in the image kept with v2 (layout 2:
+	 * after the 64-byte header and 4 address bytes) */
 	assert_int_equal(sqlite3_exec(db, "DROP TRIGGER service_images_no_update;"
 				      "UPDATE service_images SET image ="
-				      " substr(image, 1, 80) || x'07' ||"
-				      " substr(image, 82) WHERE version = 2",
+				      " substr(image, 1, 68) || x'07' ||"
+				      " substr(image, 70) WHERE version = 2",
 				      NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(changed_since(e->st, 1, &then, &now), -1);
 	assert_non_null(strstr(err, "does not add up to version 1"));
@@ -1066,6 +1068,82 @@ static void test_changed_since_damaged(void **state)
 	json_decref(then);
 	json_decref(now);
 	sqlite3_close(db);
+}
+
+/* Images in layout 2 take 4 address bytes for an IPv4 backend and 16 for
+ * IPv6, and read back as they were; images in layout 1, which stores
+ * made before it hold, 16 for both, and still read. */
+static void test_image_layouts(void **state)
+{
+	struct backend b4[2] = { { .weight = 3, .state = 1 },
+				 { .weight = 65535, .state = 2 } };
+	struct backend b6[1] = { { .weight = 7 } };
+	struct service v4 = { .name = "web", .family = AF_INET,
+			      .proto = IPPROTO_TCP, .port = 80, .mode = 1,
+			      .table_size = 1009, .gue_port = 6080,
+			      .n_backends = 2, .backends = b4 };
+	struct service v6 = { .name = "six", .family = AF_INET6,
+			      .proto = IPPROTO_UDP, .port = 53,
+			      .table_size = 65537, .n_backends = 1,
+			      .backends = b6 };
+	unsigned char out[64 + 2 * 19], old[64 + 2 * 19];
+	struct service got;
+
+	(void)state;
+	assert_int_equal(ip_addr_parse("10.0.1.1", &b4[0].addr,
+				       &(uint8_t){ 0 }), 0);
+	assert_int_equal(ip_addr_parse("10.0.1.2", &b4[1].addr,
+				       &(uint8_t){ 0 }), 0);
+	assert_int_equal(ip_addr_parse("10.0.0.80", &v4.vip, &(uint8_t){ 0 }), 0);
+	assert_int_equal(ip_addr_parse("fd00::1", &b6[0].addr, &(uint8_t){ 0 }), 0);
+	assert_int_equal(ip_addr_parse("fd00::53", &v6.vip, &(uint8_t){ 0 }), 0);
+
+	assert_int_equal(service_image_size(&v4), 64 + 2 * 7);
+	assert_int_equal(service_image_size(&v6), 64 + 19);
+	for (int k = 0; k < 2; k++) {
+		const struct service *s = k ? &v6 : &v4;
+
+		service_image_write(s, out);
+		assert_int_equal(out[0], 2);
+		assert_int_equal(service_image_read(out, service_image_size(s),
+						    &got), 0);
+		assert_string_equal(got.name, s->name);
+		assert_true(ip_addr_eq(&got.vip, &s->vip));
+		assert_int_equal(got.port, s->port);
+		assert_int_equal(got.table_size, s->table_size);
+		assert_int_equal(got.n_backends, s->n_backends);
+		for (uint32_t i = 0; i < s->n_backends; i++) {
+			assert_true(ip_addr_eq(&got.backends[i].addr,
+					       &s->backends[i].addr));
+			assert_int_equal(got.backends[i].weight,
+					 s->backends[i].weight);
+			assert_int_equal(got.backends[i].state,
+					 s->backends[i].state);
+		}
+		free(got.backends);
+		/* cut short or one byte long: not an image */
+		assert_int_equal(service_image_read(out, service_image_size(s) - 1,
+						    &got), -1);
+	}
+
+	/* layout 1, as an older store holds it */
+	service_image_write(&v4, out);
+	memcpy(old, out, 64);
+	old[0] = 1;
+	for (int i = 0; i < 2; i++) {
+		memcpy(old + 64 + i * 19, b4[i].addr.v6, 16);
+		old[64 + i * 19 + 16] = (unsigned char)b4[i].weight;
+		old[64 + i * 19 + 17] = (unsigned char)(b4[i].weight >> 8);
+		old[64 + i * 19 + 18] = b4[i].state;
+	}
+	assert_int_equal(service_image_read(old, sizeof(old), &got), 0);
+	assert_int_equal(got.n_backends, 2);
+	assert_true(ip_addr_eq(&got.backends[1].addr, &b4[1].addr));
+	assert_int_equal(got.backends[1].weight, 65535);
+	assert_int_equal(got.backends[1].state, 2);
+	free(got.backends);
+	old[0] = 3;
+	assert_int_equal(service_image_read(old, sizeof(old), &got), -1);
 }
 
 /* The copy, opened as a store of its own, must be the store after every
@@ -1664,6 +1742,7 @@ int main(void)
 		T(test_changed_since),
 		T(test_changed_since_only_changed),
 		T(test_changed_since_damaged),
+		cmocka_unit_test(test_image_layouts),
 		T(test_restore_plan_each_version),
 		T(test_backup),
 		T(test_backup_failure_keeps_commit),
