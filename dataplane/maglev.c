@@ -18,9 +18,21 @@ struct maglev_scratch {
 	 * loop streams through small arrays. */
 	uint32_t *next;     /* the next entry of its walk to try */
 	uint32_t *skip;
-	uint32_t *weight;
 	uint32_t *slot;
-	uint64_t *credit;   /* weight accrued towards its next entry */
+	/* Backends of one weight accrue credit alike, so they take entries
+	 * in the same rounds: credit is kept per weight, and a round visits
+	 * only the backends whose weight earned an entry in it. The members
+	 * of weight g are member[first[g] .. first[g + 1]), in turn order. */
+	uint32_t *weight;   /* of each weight group */
+	uint64_t *credit;   /* weight accrued towards the group's next entry */
+	uint32_t *first;
+	uint32_t *member;
+	uint32_t *group_of; /* per backend, while the groups are made */
+	uint32_t *group_at; /* open addressing, weight -> group + 1 */
+	uint32_t group_bits;
+	uint64_t *taking;   /* a round's takers, one bit per backend */
+	uint32_t *turn;     /* and the same in turn order */
+	uint32_t *earned;   /* the groups whose weight earned an entry */
 	/* One bit per entry: small enough to stay in L1 where the table
 	 * itself would not. */
 	uint64_t *filled;
@@ -85,27 +97,49 @@ static uint32_t tail_len(uint32_t size)
 	return 1u << ((32 - __builtin_clz(size)) / 2 - 1);
 }
 
+static uint32_t pow2_at_least(uint32_t x)
+{
+	return x <= 1 ? 1 : 1u << (32 - __builtin_clz(x - 1));
+}
+
 struct maglev_scratch *maglev_scratch_create(uint32_t max_backends,
 					     uint32_t max_size)
 {
 	struct maglev_scratch *s = calloc(1, sizeof(*s));
+	/* +1: calloc(0, ...) may return NULL, which would read as failure. */
+	size_t n = (size_t)max_backends + 1;
 
 	if (s == NULL)
 		return NULL;
+	if (max_backends > MAGLEV_MAX_BACKENDS) {
+		free(s);
+		return NULL;
+	}
 	s->max_backends = max_backends;
 	s->max_size = max_size;
-	/* +1: calloc(0, ...) may return NULL, which would read as failure. */
-	s->next = calloc(max_backends + 1, sizeof(*s->next));
-	s->skip = calloc(max_backends + 1, sizeof(*s->skip));
-	s->weight = calloc(max_backends + 1, sizeof(*s->weight));
-	s->slot = calloc(max_backends + 1, sizeof(*s->slot));
-	s->credit = calloc(max_backends + 1, sizeof(*s->credit));
+	/* at most half full, so that a probe ends soon */
+	s->group_bits = (uint32_t)__builtin_ctz(2 * pow2_at_least(max_backends + 1));
+	s->next = calloc(n, sizeof(*s->next));
+	s->skip = calloc(n, sizeof(*s->skip));
+	s->slot = calloc(n, sizeof(*s->slot));
+	s->weight = calloc(n, sizeof(*s->weight));
+	s->credit = calloc(n, sizeof(*s->credit));
+	s->first = calloc(n + 1, sizeof(*s->first));
+	s->member = calloc(n, sizeof(*s->member));
+	s->group_of = calloc(n, sizeof(*s->group_of));
+	s->group_at = calloc((size_t)1 << s->group_bits, sizeof(*s->group_at));
+	s->taking = calloc(max_backends / 64 + 1, sizeof(*s->taking));
+	s->turn = calloc(n, sizeof(*s->turn));
+	s->earned = calloc(n, sizeof(*s->earned));
 	s->filled = calloc(max_size / 64 + 1, sizeof(*s->filled));
 	s->hole = calloc(tail_len(MAGLEV_MAX_SIZE), sizeof(*s->hole));
-	s->sorted = calloc(max_backends + 1, sizeof(*s->sorted));
-	s->spare = calloc(max_backends + 1, sizeof(*s->spare));
-	if (!s->sorted || !s->spare || !s->next || !s->skip || !s->weight ||
-	    !s->slot || !s->credit || !s->filled || !s->hole) {
+	s->sorted = calloc(n, sizeof(*s->sorted));
+	s->spare = calloc(n, sizeof(*s->spare));
+	if (!s->sorted || !s->spare || !s->next || !s->skip || !s->slot ||
+	    !s->weight || !s->credit || !s->first || !s->member ||
+	    !s->group_of || !s->group_at || !s->taking || !s->turn ||
+	    !s->earned || !s->filled ||
+	    !s->hole) {
 		maglev_scratch_free(s);
 		return NULL;
 	}
@@ -118,9 +152,16 @@ void maglev_scratch_free(struct maglev_scratch *s)
 		return;
 	free(s->next);
 	free(s->skip);
-	free(s->weight);
 	free(s->slot);
+	free(s->weight);
 	free(s->credit);
+	free(s->first);
+	free(s->member);
+	free(s->group_of);
+	free(s->group_at);
+	free(s->taking);
+	free(s->turn);
+	free(s->earned);
 	free(s->filled);
 	free(s->hole);
 	free(s->sorted);
@@ -260,14 +301,140 @@ static struct maglev_backend *sort_by_key(struct maglev_backend *b,
 	return b;
 }
 
+/* Where a weight's group is looked for first: Fibonacci hashing, whose
+ * top bits spread even weights that are all multiples of some power of
+ * two. */
+static inline uint32_t group_home(const struct maglev_scratch *s, uint32_t w)
+{
+	return (uint32_t)((w * 0x9e3779b97f4a7c15ull) >> (64 - s->group_bits));
+}
+
+static inline uint32_t group_probe(const struct maglev_scratch *s, uint32_t h)
+{
+	return (h + 1) & ((1u << s->group_bits) - 1);
+}
+
+/* Groups the backends by weight, in turn order within each group.
+ * Returns the number of groups. */
+static uint32_t group_by_weight(struct maglev_scratch *s,
+				const struct maglev_backend *sorted,
+				uint32_t active)
+{
+	uint32_t groups = 0;
+
+	for (uint32_t i = 0; i < active; i++) {
+		uint32_t w = sorted[i].weight;
+
+		for (uint32_t h = group_home(s, w);; h = group_probe(s, h)) {
+			uint32_t *at = &s->group_at[h];
+
+			if (*at == 0) {
+				*at = groups + 1;
+				s->weight[groups] = w;
+				s->credit[groups] = 0;
+				s->first[groups] = 0;
+				groups++;
+			}
+			if (s->weight[*at - 1] == w) {
+				s->group_of[i] = *at - 1;
+				s->first[*at - 1]++;
+				break;
+			}
+		}
+	}
+	/* counts to starts, then the members in turn order */
+	for (uint32_t g = 0, sum = 0; g <= groups; g++) {
+		uint32_t c = g < groups ? s->first[g] : 0;
+
+		s->first[g] = sum;
+		sum += c;
+	}
+	for (uint32_t i = 0; i < active; i++)
+		s->member[s->first[s->group_of[i]]++] = i;
+	/* each start moved to the next group's: move them back */
+	for (uint32_t g = groups; g > 0; g--)
+		s->first[g] = s->first[g - 1];
+	s->first[0] = 0;
+	/* emptied for the next build: from each group's home place to the
+	 * end of its run, which covers every place a probe went past */
+	for (uint32_t g = 0; g < groups; g++)
+		for (uint32_t h = group_home(s, s->weight[g]); s->group_at[h] != 0;
+		     h = group_probe(s, h))
+			s->group_at[h] = 0;
+	return groups;
+}
+
+/* Backend i takes the free entry that comes next on its walk. True once
+ * the table is full. */
+static inline bool take_entry(uint32_t *table, uint32_t size, uint32_t *left,
+			      uint32_t tail, uint64_t *filled, uint32_t *hole,
+			      uint32_t *next, const uint32_t *skip,
+			      const uint32_t *slot, uint32_t i)
+{
+	uint32_t e;
+
+	if (*left > tail) {
+		e = first_free(filled, next[i], skip[i], size);
+		filled[e / 64] |= 1ull << (e % 64);
+	} else {
+		e = take_nearest_hole(hole, *left, next[i], skip[i], size);
+	}
+	table[e] = slot[i];
+	next[i] = step(e, skip[i], size);
+	if (--*left == 0)
+		return true;
+	if (*left == tail)
+		gather_holes(filled, size, hole);
+	return false;
+}
+
+/* The backends that take an entry in the next round, in turn order: all
+ * those whose weight earned one in it. The heaviest weight earns one
+ * every round, so a round is never empty. Returns how many, *turn
+ * pointing at them, or NULL when they are all the backends. */
+static uint32_t next_round(struct maglev_scratch *s, uint32_t groups,
+			   uint32_t max_weight, uint32_t active,
+			   const uint32_t **turn)
+{
+	uint32_t earned = 0, takers = 0, n = 0;
+
+	for (uint32_t g = 0; g < groups; g++) {
+		s->credit[g] += s->weight[g];
+		if (s->credit[g] < max_weight)
+			continue;
+		s->credit[g] -= max_weight;
+		s->earned[earned++] = g;
+		takers += s->first[g + 1] - s->first[g];
+	}
+	*turn = NULL;
+	if (takers == active)
+		return takers;
+	/* one group's members are in turn order already; those of several
+	 * are merged into it by a bitmap */
+	if (earned == 1) {
+		*turn = &s->member[s->first[s->earned[0]]];
+		return takers;
+	}
+	for (uint32_t j = 0; j < earned; j++)
+		for (uint32_t k = s->first[s->earned[j]];
+		     k < s->first[s->earned[j] + 1]; k++)
+			s->taking[s->member[k] / 64] |= 1ull << (s->member[k] % 64);
+	for (uint32_t w = 0; w <= (active - 1) / 64; w++)
+		for (; s->taking[w] != 0; s->taking[w] &= s->taking[w] - 1)
+			s->turn[n++] = w * 64 +
+				       (uint32_t)__builtin_ctzll(s->taking[w]);
+	*turn = s->turn;
+	return n;
+}
+
 int maglev_build(uint32_t *table, uint32_t size,
 		 const struct maglev_backend *backends, uint32_t n,
 		 struct maglev_scratch *s)
 {
-	uint32_t *next = s->next, *skip = s->skip, *weight = s->weight;
-	uint32_t *slot = s->slot, *hole = s->hole;
-	uint64_t *credit = s->credit, *filled = s->filled;
-	uint32_t active = 0, max_weight = 0, tail;
+	uint32_t *next = s->next, *skip = s->skip, *slot = s->slot;
+	uint32_t *hole = s->hole;
+	uint64_t *filled = s->filled;
+	uint32_t active = 0, max_weight = 0, groups, tail;
 	const struct maglev_backend *sorted;
 
 	if (!maglev_size_is_valid(size) || size > s->max_size ||
@@ -281,23 +448,22 @@ int maglev_build(uint32_t *table, uint32_t size,
 	for (uint32_t i = 0; i < n; i++)
 		if (backends[i].weight > 0)
 			s->sorted[active++] = backends[i];
+	if (active == 0) {
+		for (uint32_t e = 0; e < size; e++)
+			table[e] = MAGLEV_NO_BACKEND;
+		return 0;
+	}
 	sorted = sort_by_key(s->sorted, s->spare, active);
 	for (uint32_t i = 0; i < active; i++) {
 		const struct maglev_backend *b = &sorted[i];
 
 		next[i] = (uint32_t)(mix_splitmix(b->key) % size);
 		skip[i] = (uint32_t)(mix_murmur(b->key) % (size - 1)) + 1;
-		weight[i] = b->weight;
 		slot[i] = b->slot;
-		credit[i] = 0;
 		if (b->weight > max_weight)
 			max_weight = b->weight;
 	}
-	if (active == 0) {
-		for (uint32_t e = 0; e < size; e++)
-			table[e] = MAGLEV_NO_BACKEND;
-		return 0;
-	}
+	groups = group_by_weight(s, sorted, active);
 
 	memset(filled, 0, (size / 64 + 1) * sizeof(*filled));
 	/* The bits past the end count as filled, so no walk or gather has to
@@ -307,28 +473,20 @@ int maglev_build(uint32_t *table, uint32_t size,
 	/* A round gives every backend weight / max_weight of an entry, so a
 	 * backend takes at most one entry a round and, with equal weights,
 	 * exactly one: the classic Maglev order. Credit is kept in units of
-	 * 1 / max_weight so the sums are exact. */
-	for (uint32_t left = size;;) {
-		for (uint32_t i = 0; i < active; i++) {
-			uint32_t e = next[i];
-
-			credit[i] += weight[i];
-			if (credit[i] < max_weight)
-				continue;
-			credit[i] -= max_weight;
-			if (left > tail) {
-				e = first_free(filled, e, skip[i], size);
-				filled[e / 64] |= 1ull << (e % 64);
-			} else {
-				e = take_nearest_hole(hole, left, e, skip[i],
-						      size);
-			}
-			table[e] = slot[i];
-			next[i] = step(e, skip[i], size);
-			if (--left == 0)
+	 * 1 / max_weight so the sums are exact. With one weight, no credit
+	 * is needed: every backend takes its turn in every round. */
+	for (uint32_t left = size; groups == 1;)
+		for (uint32_t i = 0; i < active; i++)
+			if (take_entry(table, size, &left, tail, filled, hole,
+				       next, skip, slot, i))
 				return 0;
-			if (left == tail)
-				gather_holes(filled, size, hole);
-		}
+	for (uint32_t left = size;;) {
+		const uint32_t *turn;
+		uint32_t takers = next_round(s, groups, max_weight, active, &turn);
+
+		for (uint32_t k = 0; k < takers; k++)
+			if (take_entry(table, size, &left, tail, filled, hole,
+				       next, skip, slot, turn ? turn[k] : k))
+				return 0;
 	}
 }

@@ -11,6 +11,7 @@
 #define MAGLEV_DEFAULT_SIZE 65537u
 #define MAGLEV_MAX_SIZE 1048573u     /* largest prime below 2^20 */
 #define MAGLEV_NO_BACKEND UINT32_MAX
+#define MAGLEV_MAX_BACKENDS (1u << 24)
 
 struct maglev_backend {
 	uint64_t key;      /* stable identity, e.g. maglev_backend_key() */

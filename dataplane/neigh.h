@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <rte_ether.h>
 #include <rte_hash.h>
@@ -27,6 +28,9 @@ struct neigh_key {
 _Static_assert(sizeof(struct neigh_key) == 24, "neigh_key has no hidden padding");
 
 /* mac in bits 0..47, port index in bits 48..55, bit 63 = resolved */
+#if RTE_BYTE_ORDER != RTE_LITTLE_ENDIAN
+#error "neigh_get takes the MAC as the low bytes of a little-endian word"
+#endif
 #define NEIGH_RESOLVED (1ull << 63)
 
 struct neigh_entry {
@@ -69,8 +73,10 @@ static inline bool neigh_get(const struct neigh_table *t, uint32_t idx,
 
 	if (!(v & NEIGH_RESOLVED))
 		return false;
-	for (int i = 0; i < RTE_ETHER_ADDR_LEN; i++)
-		mac->addr_bytes[i] = (uint8_t)(v >> (8 * i));
+	/* the MAC lies in the low bytes of a little-endian word: copied
+	 * whole, not byte by byte, so that the header write that reads it
+	 * back gets it forwarded from these stores */
+	memcpy(mac, &v, RTE_ETHER_ADDR_LEN);
 	*port = (uint16_t)((v >> 48) & 0xff);
 	return true;
 }

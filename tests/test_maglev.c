@@ -328,16 +328,32 @@ static void test_matches_reference(void **state)
 
 	(void)state;
 	for (int run = 0; run < 60; run++) {
-		uint32_t size = sizes[run % 5];
+		uint32_t size = sizes[run / 5 % 5];
 		uint32_t n = 1 + (uint32_t)(run * 37 % MAX_BACKENDS);
 
-		/* Equal weights every third run, else weights 0 to 15. */
 		for (uint32_t i = 0; i < n; i++) {
+			uint32_t weight;
+
 			rng = mix_splitmix(rng);
+			switch (run % 5) {
+			case 0:         /* equal */
+				weight = 1;
+				break;
+			case 1:         /* 0 to 15 */
+				weight = (uint32_t)(rng >> 60);
+				break;
+			case 2:         /* one backend heavier than the rest */
+				weight = i == n / 2 ? 2 + (uint32_t)run % 7 : 1;
+				break;
+			case 3:         /* all different */
+				weight = i + 1;
+				break;
+			default:        /* few, large, alike in their low bits */
+				weight = (1 + (uint32_t)(rng >> 62)) << 12;
+				break;
+			}
 			backends[i] = (struct maglev_backend){
-				.key = rng,
-				.weight = run % 3 ? (uint32_t)(rng >> 60) : 1,
-				.slot = i,
+				.key = rng, .weight = weight, .slot = i,
 			};
 		}
 		build(table, size, backends, n);
