@@ -156,7 +156,7 @@ static int commit_recovery(struct fulcrumd *d, const json_t *want,
 	if (json_array_size(ops) > 0 &&
 	    store_commit(d->store, &meta, ops, &version, err, len) < 0)
 		rc = -1;
-	else if (sync_push(&d->sync, d->store, true, push_err,
+	else if (sync_push(&d->sync, d->store, true, NULL, push_err,
 			   sizeof(push_err)) < 0)
 		fprintf(stderr, "fulcrumd: store: not live yet: %s\n", push_err);
 	json_decref(ops);

@@ -159,22 +159,34 @@ out:
 	return j;
 }
 
-json_t *jsonline_call(const char *path, const json_t *req, size_t max,
-		      char *err, size_t err_len)
+int jsonline_send_to(const char *path, const json_t *req, char *err,
+		     size_t err_len)
 {
 	int fd = jsonline_connect(path);
-	json_t *resp = NULL;
 
 	if (fd < 0) {
 		snprintf(err, err_len, "cannot connect to %s: %s", path,
 			 strerror(errno));
-		return NULL;
+		return -1;
 	}
-	if (jsonline_send(fd, req) < 0)
+	if (jsonline_send(fd, req) < 0) {
 		snprintf(err, err_len, "cannot send to %s: %s", path,
 			 strerror(errno));
-	else
-		resp = jsonline_recv(fd, max, err, err_len);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+json_t *jsonline_call(const char *path, const json_t *req, size_t max,
+		      char *err, size_t err_len)
+{
+	int fd = jsonline_send_to(path, req, err, err_len);
+	json_t *resp;
+
+	if (fd < 0)
+		return NULL;
+	resp = jsonline_recv(fd, max, err, err_len);
 	close(fd);
 	return resp;
 }

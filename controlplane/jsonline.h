@@ -26,6 +26,11 @@ int jsonline_send(int fd, const json_t *req);
  * on a closed connection, an oversized line or malformed JSON. */
 json_t *jsonline_recv(int fd, size_t max, char *err, size_t err_len);
 
+/* Connects to path and sends req, for the caller to read the response
+ * with jsonline_recv when it is ready to: returns the fd, or -1 with err. */
+int jsonline_send_to(const char *path, const json_t *req, char *err,
+		     size_t err_len);
+
 /* Sends req and reads the response: a connection per call, which keeps
  * the peers free of session state. NULL with err when it fails. */
 json_t *jsonline_call(const char *path, const json_t *req, size_t max,

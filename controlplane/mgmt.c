@@ -252,10 +252,24 @@ static json_t *assess(struct fulcrumd *d, const json_t *ops)
 	return risk;
 }
 
+struct early_push {
+	struct sync *sync;
+	bool approved;
+	struct sync_pending pending;
+};
+
+static void push_early(struct store *st, void *arg)
+{
+	struct early_push *e = arg;
+
+	sync_push_early(e->sync, st, e->approved, &e->pending);
+}
+
 json_t *mgmt_commit(struct fulcrumd *d, const struct change_meta *meta,
 		    const json_t *ops, bool approved)
 {
 	char err[1024], push_err[1024] = "", why[512];
+	struct early_push early = { &d->sync, approved, { .fd = -1 } };
 	uint64_t version;
 	int rc;
 
@@ -283,16 +297,19 @@ json_t *mgmt_commit(struct fulcrumd *d, const struct change_meta *meta,
 	 * some of it behind fulcrumd's back */
 	if (heal_check(d, err, sizeof(err)) < 0)
 		return mgmt_refuse("%s; nothing changed", err);
-	rc = store_commit(d->store, meta, ops, &version, err, sizeof(err));
+	/* the dataplane is sent the change as soon as it is durable, and
+	 * builds its tables while the store writes its backup copy */
+	rc = store_commit_then(d->store, meta, ops, push_early, &early,
+			       &version, err, sizeof(err));
 	/* damage done between the check and the write is found by the
 	 * write: rebuilt, the change goes onto the rebuilt store */
 	if (rc < 0 && store_check(d->store, why, sizeof(why)) < 0 &&
 	    heal_check(d, err, sizeof(err)) == 0)
-		rc = store_commit(d->store, meta, ops, &version, err,
-				  sizeof(err));
+		rc = store_commit_then(d->store, meta, ops, push_early, &early,
+				       &version, err, sizeof(err));
 	if (rc < 0)
 		return mgmt_refuse("%s", err);
-	if (sync_push(&d->sync, d->store, approved, push_err,
+	if (sync_push(&d->sync, d->store, approved, &early.pending, push_err,
 		      sizeof(push_err)) < 0)
 		return json_pack("{s:b, s:I, s:b, s:s, s:s?}", "ok", 1,
 				 "version", (json_int_t)version, "live", 0,

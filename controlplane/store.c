@@ -49,6 +49,9 @@ struct store {
 	uint64_t version;
 	char digest[STORE_DIGEST_LEN];
 	char backup_error[256];
+	/* in store_commit_then's durable hook, where the model still holds
+	 * what the change touched */
+	bool just_committed;
 	struct file_marks marks;
 };
 
@@ -1081,12 +1084,58 @@ static int write_service(const struct model *m, struct writer *w,
 	return rewrite_service(w, name, s);
 }
 
-/* The rows of the services the change under way touched, each once,
- * from its first journal entry: what it was before the change began. */
+/* Called once for each name the change under way touched, with what the
+ * service was before the change began: its first journal entry's. */
+typedef int (*touched_fn)(const struct model *m, const char *name,
+			  const struct service *was, void *arg);
+
+/* 0, -1 with err when out of memory, or fn's first non-zero. */
+static int each_touched(const struct model *m, touched_fn fn, void *arg,
+			char *err, size_t len)
+{
+	json_t *done = json_object();
+	int rc = done ? 0 : sql_fail(err, len, "out of memory");
+
+	for (size_t i = 0; rc == 0 && i < model_n_touched(m); i++) {
+		const char *name = model_touched(m, i);
+
+		if (json_object_get(done, name))
+			continue;
+		if (json_object_set_new(done, name, json_true()) < 0)
+			rc = sql_fail(err, len, "out of memory");
+		else
+			rc = fn(m, name, model_touched_before(m, i), arg);
+	}
+	json_decref(done);
+	return rc;
+}
+
+struct touched_writer {
+	struct writer w;
+	sqlite3 *db;
+	char *err;
+	size_t len;
+};
+
+static int write_one(const struct model *m, const char *name,
+		     const struct service *was, void *arg)
+{
+	struct touched_writer *t = arg;
+
+	if (write_service(m, &t->w, name, was) < 0)
+		return sql_db_fail(t->db, "writing the services", t->err,
+				   t->len);
+	return 0;
+}
+
+/* The rows of the services the change under way touched. */
 static int write_touched(const struct model *m, sqlite3 *db, char *err,
 			 size_t len)
 {
-	struct writer w = {
+	struct touched_writer t = { .db = db, .err = err, .len = len };
+	struct writer *w = &t.w;
+
+	*w = (struct writer){
 		.del_backends = sql_prepare(db, "DELETE FROM backends"
 					" WHERE service = ?1", err, len),
 		.del_service = sql_prepare(db, "DELETE FROM services"
@@ -1105,27 +1154,12 @@ static int write_touched(const struct model *m, sqlite3 *db, char *err,
 				       " state = ?4 WHERE service = ?1 AND"
 				       " addr = ?2", err, len),
 	};
-	json_t *done = json_object();
-	int rc = 0;
+	int rc = -1;
 
-	if (!w.del_backends || !w.del_service || !w.ins_service ||
-	    !w.ins_backend || !w.del_backend || !w.set_backend)
-		rc = -1;
-	else if (!done)
-		rc = sql_fail(err, len, "out of memory");
-	for (size_t i = 0; rc == 0 && i < model_n_touched(m); i++) {
-		const char *name = model_touched(m, i);
-
-		if (json_object_get(done, name))
-			continue;
-		if (json_object_set_new(done, name, json_true()) < 0)
-			rc = sql_fail(err, len, "out of memory");
-		else if (write_service(m, &w, name,
-				       model_touched_before(m, i)) < 0)
-			rc = sql_db_fail(db, "writing the services", err, len);
-	}
-	json_decref(done);
-	writer_finalize(&w);
+	if (w->del_backends && w->del_service && w->ins_service &&
+	    w->ins_backend && w->del_backend && w->set_backend)
+		rc = each_touched(m, write_one, &t, err, len);
+	writer_finalize(w);
 	return rc;
 }
 
@@ -1200,11 +1234,13 @@ static bool cheaper_whole(const struct model *m)
  * change. The copy is then the store, row for row, at the new version,
  * as a whole copy would be, for the cost of the rows the change wrote
  * rather than of the whole store. It is made only to a copy at the
- * store's previous version and digest, checked inside the transaction,
+ * store's previous version and digest (was_digest), checked inside the
+ * transaction,
  * and only to the file we hold, unchanged by anyone else since, so that
  * a copy someone else moved or rewrote is never patched into something
  * the store is not. -1: the caller copies the whole store. */
-static int backup_change(struct store *st, const struct log_row *r)
+static int backup_change(struct store *st, const struct log_row *r,
+			 const char *was_digest)
 {
 	char digest[STORE_DIGEST_LEN], msg[256];
 	uint64_t version;
@@ -1214,7 +1250,7 @@ static int backup_change(struct store *st, const struct log_row *r)
 	if (sql_exec(st->backup, "BEGIN IMMEDIATE", msg, sizeof(msg)) < 0)
 		return -1;
 	if (log_head(st->backup, &version, digest, msg, sizeof(msg)) < 0 ||
-	    version != st->version || strcmp(digest, st->digest) != 0 ||
+	    version + 1 != r->version || strcmp(digest, was_digest) != 0 ||
 	    write_touched(st->model, st->backup, msg, sizeof(msg)) < 0 ||
 	    append_log(st->backup, r, msg, sizeof(msg)) < 0 ||
 	    store_images_append(st->model, st->backup, r->version,
@@ -1289,12 +1325,13 @@ static int write_rows(struct store *st, struct log_row_text *t, char *err,
 	return rc;
 }
 
-int store_commit(struct store *st, const struct change_meta *meta,
-		 const json_t *ops, uint64_t *new_version, char *err,
-		 size_t len)
+int store_commit_then(struct store *st, const struct change_meta *meta,
+		      const json_t *ops, store_durable_fn durable, void *arg,
+		      uint64_t *new_version, char *err, size_t len)
 {
 	struct log_row_text t = { .ops = ops };
 	struct log_row row = { .meta = meta, .digest = t.digest };
+	char was_digest[STORE_DIGEST_LEN];
 	struct timespec now;
 	bool backed_up;
 	int64_t seen;
@@ -1323,15 +1360,22 @@ int store_commit(struct store *st, const struct change_meta *meta,
 				len) < 0 ||
 	    sql_exec(st->db, "COMMIT", err, len) < 0)
 		goto fail;
-	/* before model_commit: the copy is written from what it touched */
-	backed_up = !st->backup_path ||
-		    (!cheaper_whole(st->model) && backup_change(st, &row) == 0);
-	model_commit(st->model);
-	free(t.text);
+	memcpy(was_digest, st->digest, sizeof(was_digest));
 	st->version++;
 	memcpy(st->digest, t.digest, sizeof(t.digest));
 	*new_version = st->version;
 	take_marks(st, seen);
+	if (durable) {
+		st->just_committed = true;
+		durable(st, arg);
+		st->just_committed = false;
+	}
+	/* before model_commit: the copy is written from what it touched */
+	backed_up = !st->backup_path ||
+		    (!cheaper_whole(st->model) &&
+		     backup_change(st, &row, was_digest) == 0);
+	model_commit(st->model);
+	free(t.text);
 	if (!backed_up && refresh_backup(st) < 0) {
 		snprintf(err, len, "%s", st->backup_error);
 		return STORE_BACKUP_FAILED;
@@ -1342,6 +1386,39 @@ fail:
 	model_rollback(st->model);
 	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	return -1;
+}
+
+int store_commit(struct store *st, const struct change_meta *meta,
+		 const json_t *ops, uint64_t *new_version, char *err,
+		 size_t len)
+{
+	return store_commit_then(st, meta, ops, NULL, NULL, new_version, err,
+				 len);
+}
+
+struct just_changed {
+	store_change_fn fn;
+	void *arg;
+};
+
+static int report_change(const struct model *m, const char *name,
+			 const struct service *was, void *arg)
+{
+	struct just_changed *j = arg;
+	const struct service *now = model_find(m, name);
+
+	/* made and deleted within the change: nothing to tell */
+	return now || was ? j->fn(now, was, j->arg) : 0;
+}
+
+int store_just_changed(struct store *st, store_change_fn fn, void *arg,
+		       char *err, size_t len)
+{
+	struct just_changed j = { fn, arg };
+
+	if (!st->just_committed)
+		return sql_fail(err, len, "no change is being committed");
+	return each_touched(st->model, report_change, &j, err, len);
 }
 
 int store_commit_text(struct store *st, const struct change_meta *meta,
@@ -1511,6 +1588,10 @@ int store_changed_since(struct store *st, uint64_t version,
 	struct model *empty;
 	int rc;
 
+	/* it rewinds the model, which still holds the change under way */
+	if (st->just_committed)
+		return sql_fail(err, len, "the changes since a version cannot "
+				"be read while a change is committed");
 	if (version > st->version)
 		return sql_fail(err, len, "there is no version %" PRIu64 " (the "
 				"latest is %" PRIu64 ")", version, st->version);

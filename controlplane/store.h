@@ -68,6 +68,20 @@ void store_close(struct store *st);
 int store_commit(struct store *st, const struct change_meta *meta,
 		 const json_t *ops, uint64_t *new_version, char *err,
 		 size_t len);
+
+/* What store_commit_then calls once the change is durable in the store,
+ * with the store at its new version, before the change is made to the
+ * backup copy: work that can go on while the copy is written (fulcrumd
+ * sends the dataplane the change from here, and the dataplane builds its
+ * tables while the copy is made). It may read the store, and call
+ * store_just_changed, but not change it. */
+typedef void (*store_durable_fn)(struct store *st, void *arg);
+
+/* store_commit, calling durable(st, arg) as above if the change commits.
+ * The outcomes are store_commit's. */
+int store_commit_then(struct store *st, const struct change_meta *meta,
+		      const json_t *ops, store_durable_fn durable, void *arg,
+		      uint64_t *new_version, char *err, size_t len);
 /* The same with the ops as JSON text, as they come off the socket. */
 int store_commit_text(struct store *st, const struct change_meta *meta,
 		      const char *ops, uint64_t *new_version, char *err,
@@ -178,5 +192,12 @@ typedef int (*store_change_fn)(const struct service *now,
  * (untouched when fn stopped the walk). */
 int store_changed_since(struct store *st, uint64_t version,
 			store_change_fn fn, void *arg, char *err, size_t len);
+
+/* Only within a store_durable_fn: what the change just committed did, as
+ * store_changed_since(st, version - 1) would tell it, from the change in
+ * memory rather than from the images (which store_changed_since, which
+ * may not be called there, reads and checks). 0, or -1 with err. */
+int store_just_changed(struct store *st, store_change_fn fn, void *arg,
+		       char *err, size_t len);
 
 #endif

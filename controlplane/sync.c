@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "change.h"
 #include "jsonline.h"
@@ -107,23 +108,33 @@ static int delta_one(const struct service *now, const struct service *then,
 	return rc;
 }
 
+enum push_kind {
+	PUSH_WHOLE,
+	PUSH_DELTA,              /* what changed since s->dp_version */
+	PUSH_JUST_COMMITTED,     /* the same, from store_commit_then's hook,
+				  * when that is the change just committed */
+};
+
 /* What the dataplane is sent: the whole state, or on condition that it
  * runs s->dp_version, only what changed since (a delta, control.h), so
  * that a change to one service of ten thousand sends one. NULL with err. */
+
 static json_t *push_request(struct sync *s, struct store *st,
-			    bool conditional, char *err, size_t err_len)
+			    enum push_kind kind, char *err, size_t err_len)
 {
 	struct delta d = { json_array(), json_array(), false };
 	json_t *state, *req = NULL;
 
-	if (!conditional) {
+	if (kind == PUSH_WHOLE) {
 		state = store_state(st, err, err_len);
 		if (state)
 			req = json_pack("{s:s, s:O}", "cmd", "apply", "services",
 					json_object_get(state, "services"));
 		json_decref(state);
-	} else if (store_changed_since(st, s->dp_version, delta_one, &d, err,
-				       err_len) == 0) {
+	} else if ((kind == PUSH_JUST_COMMITTED ?
+		    store_just_changed(st, delta_one, &d, err, err_len) :
+		    store_changed_since(st, s->dp_version, delta_one, &d, err,
+					err_len)) == 0) {
 		req = json_pack("{s:s, s:O, s:O, s:{s:I, s:s}}", "cmd", "apply",
 				"changed", d.changed, "removed", d.removed,
 				"expect", "version", (json_int_t)s->dp_version,
@@ -138,32 +149,46 @@ static json_t *push_request(struct sync *s, struct store *st,
 	return req;
 }
 
-/* Sends the store's state, labelled with its digest; conditional, as a
- * delta that goes ahead only if the dataplane still runs s->dp_version
- * under s->dp_digest, checked by the dataplane in the same step as the
- * apply (control.h). Returns 0, PUSH_STALE, PUSH_REFUSED, or -1 with err. */
-static int push(struct sync *s, struct store *st, bool approved,
-		bool conditional, char *err, size_t err_len)
+/* Sends the store's state, labelled with its digest; a delta goes ahead
+ * only if the dataplane still runs s->dp_version under s->dp_digest,
+ * checked by the dataplane in the same step as the apply (control.h).
+ * Leaves p waiting for the answer, or returns -1 with err. */
+static int push_send(struct sync *s, struct store *st, bool approved,
+		     enum push_kind kind, struct sync_pending *p, char *err,
+		     size_t err_len)
 {
-	char digest[STORE_DIGEST_LEN];
-	json_t *req, *resp;
-	const char *why;
+	json_t *req;
 
 	err[0] = '\0';
-	req = push_request(s, st, conditional, err, err_len);
+	p->fd = -1;
+	req = push_request(s, st, kind, err, err_len);
 	if (!req)
 		return -1;
-	store_digest(st, digest);
+	store_digest(st, p->digest);
+	p->version = store_version(st);
 	if (json_object_set_new(req, "version",
-				json_integer((json_int_t)store_version(st))) < 0 ||
+				json_integer((json_int_t)p->version)) < 0 ||
 	    json_object_set_new(req, "approved", json_boolean(approved)) < 0 ||
-	    json_object_set_new(req, "digest", json_string(digest)) < 0) {
+	    json_object_set_new(req, "digest", json_string(p->digest)) < 0) {
 		json_decref(req);
 		snprintf(err, err_len, "out of memory");
 		return -1;
 	}
-	resp = jsonline_call(s->socket, req, SYNC_MAX_RESPONSE, err, err_len);
+	p->fd = jsonline_send_to(s->socket, req, err, err_len);
 	json_decref(req);
+	return p->fd < 0 ? -1 : 0;
+}
+
+/* The answer to p's push. Returns 0, PUSH_STALE, PUSH_REFUSED, or -1
+ * with err. */
+static int push_receive(struct sync *s, struct sync_pending *p, char *err,
+			size_t err_len)
+{
+	json_t *resp = jsonline_recv(p->fd, SYNC_MAX_RESPONSE, err, err_len);
+	const char *why;
+
+	close(p->fd);
+	p->fd = -1;
 	if (!resp)
 		return -1;
 	if (!json_is_true(json_object_get(resp, "ok"))) {
@@ -178,11 +203,21 @@ static int push(struct sync *s, struct store *st, bool approved,
 	}
 	json_decref(resp);
 	s->status = SYNC_IN_SYNC;
-	s->dp_version = store_version(st);
-	memcpy(s->dp_digest, digest, sizeof(digest));
+	s->dp_version = p->version;
+	memcpy(s->dp_digest, p->digest, sizeof(p->digest));
 	snprintf(s->note, sizeof(s->note), "runs version %" PRIu64,
 		 s->dp_version);
 	return 0;
+}
+
+static int push(struct sync *s, struct store *st, bool approved,
+		enum push_kind kind, char *err, size_t err_len)
+{
+	struct sync_pending p;
+
+	if (push_send(s, st, approved, kind, &p, err, err_len) < 0)
+		return -1;
+	return push_receive(s, &p, err, err_len);
 }
 
 /* Whether the state the dataplane runs as version v is the one the store's
@@ -249,40 +284,58 @@ void sync_reconcile(struct sync *s, struct store *st)
 
 	check(s, st);
 	if (s->status == SYNC_BEHIND &&
-	    push(s, st, false, false, err, sizeof(err)) != 0)
+	    push(s, st, false, PUSH_WHOLE, err, sizeof(err)) != 0)
 		snprintf(s->note, sizeof(s->note), "runs version %" PRIu64
 			 ", behind the store's %" PRIu64 "; push failed: %s",
 			 s->dp_version, store_version(st), err);
 }
 
-int sync_push(struct sync *s, struct store *st, bool approved, char *err,
-	      size_t err_len)
+/* In sync at the last check or push, with a version the store's log
+ * records under that digest: check() would find it behind if it still
+ * runs that, so the push goes on condition that it does, which the
+ * dataplane checks as it applies (control.h). That is check() without
+ * reading the whole state back, and with no gap between check and push
+ * for another writer to slip into. */
+static bool delta_will_do(struct sync *s, struct store *st)
 {
-	int rc;
+	return s->status == SYNC_IN_SYNC && s->dp_version < store_version(st) &&
+	       in_log(st, s->dp_version, s->dp_digest);
+}
 
-	/* In sync at the last check or push, with a version the store's log
-	 * records under that digest: check() would find it behind if it
-	 * still runs that, so the push goes on condition that it does,
-	 * which the dataplane checks as it applies (control.h). That is the
-	 * check below without reading the whole state back, and with no
-	 * gap between check and push for another writer to slip into. */
-	if (s->status == SYNC_IN_SYNC && s->dp_version < store_version(st) &&
-	    in_log(st, s->dp_version, s->dp_digest)) {
-		rc = push(s, st, approved, true, err, err_len);
-		if (rc == 0)
-			return 0;
-		if (rc < 0) {
-			s->status = SYNC_UNREACHABLE;
-			snprintf(s->note, sizeof(s->note), "%s", err);
-			return -1;
-		}
-		/* it runs something else now, or refused the delta (one that
-		 * takes no deltas, or a state unsafe to apply, which the
-		 * whole state will be refused for as well): find out what it
-		 * runs, as below */
+void sync_push_early(struct sync *s, struct store *st, bool approved,
+		     struct sync_pending *p)
+{
+	char err[512];
+
+	p->fd = -1;
+	if (s->dp_version + 1 == store_version(st) && delta_will_do(s, st))
+		push_send(s, st, approved, PUSH_JUST_COMMITTED, p, err,
+			  sizeof(err));
+}
+
+int sync_push(struct sync *s, struct store *st, bool approved,
+	      struct sync_pending *early, char *err, size_t err_len)
+{
+	int rc = 1;
+
+	/* an early push that failed to go is tried again below, and fails
+	 * there with the reason */
+	if (early && early->fd >= 0)
+		rc = push_receive(s, early, err, err_len);
+	else if (delta_will_do(s, st))
+		rc = push(s, st, approved, PUSH_DELTA, err, err_len);
+	if (rc == 0)
+		return 0;
+	if (rc < 0) {
+		s->status = SYNC_UNREACHABLE;
+		snprintf(s->note, sizeof(s->note), "%s", err);
+		return -1;
 	}
-	/* what the dataplane runs now, not at the last reconcile: it may
-	 * have come back since with a state the store must not overwrite */
+	/* it runs something else now, or refused the delta (one that takes
+	 * no deltas, or a state unsafe to apply, which the whole state will
+	 * be refused for as well), or no delta would do: find out what it
+	 * runs, not what it ran at the last reconcile (it may have come back
+	 * since with a state the store must not overwrite) */
 	check(s, st);
 	if (s->status == SYNC_UNREACHABLE) {
 		snprintf(err, err_len, "%s", s->note);
@@ -294,7 +347,7 @@ int sync_push(struct sync *s, struct store *st, bool approved, char *err,
 	}
 	if (s->status == SYNC_IN_SYNC)
 		return 0;
-	if (push(s, st, approved, false, err, err_len) != 0) {
+	if (push(s, st, approved, PUSH_WHOLE, err, err_len) != 0) {
 		/* it forwards on what it had; the next reconcile tries again */
 		s->status = SYNC_UNREACHABLE;
 		snprintf(s->note, sizeof(s->note), "%s", err);

@@ -47,10 +47,26 @@ int sync_digest(const json_t *services, char out[STORE_DIGEST_LEN], char *err,
  * dataplane is merely behind. */
 void sync_reconcile(struct sync *s, struct store *st);
 
-/* Pushes the store's state after a commit (unless held). Returns 0, or -1
- * with err (the dataplane keeps forwarding on what it had). */
-int sync_push(struct sync *s, struct store *st, bool approved, char *err,
-	      size_t err_len);
+/* A push sent, its answer not read yet. */
+struct sync_pending {
+	int fd;              /* -1: none sent */
+	uint64_t version;    /* what it labels the state with */
+	char digest[STORE_DIGEST_LEN];
+};
+
+/* From store_commit_then's durable hook: sends the change just committed
+ * as a delta, if the dataplane runs the version before it, so that the
+ * dataplane builds its tables while the store writes its backup copy.
+ * Sends nothing otherwise, or when it cannot (p->fd is then -1); the
+ * sync_push that follows then pushes as it would have. */
+void sync_push_early(struct sync *s, struct store *st, bool approved,
+		     struct sync_pending *p);
+
+/* Pushes the store's state after a commit (unless held), or reads the
+ * answer to the early push (NULL for none). Returns 0, or -1 with err
+ * (the dataplane keeps forwarding on what it had). */
+int sync_push(struct sync *s, struct store *st, bool approved,
+	      struct sync_pending *early, char *err, size_t err_len);
 
 /* The dataplane's live services, or NULL with err. */
 json_t *sync_live_state(struct sync *s, uint64_t *version, char *err,

@@ -1384,6 +1384,77 @@ static void test_sync_conditional_push(void **state)
 	assert_int_equal(e->d.sync.dp_version, store_version(e->d.store));
 }
 
+struct early_sent {
+	struct sync *sync;
+	struct sync_pending pending;
+};
+
+static void send_early(struct store *st, void *arg)
+{
+	struct early_sent *x = arg;
+
+	sync_push_early(x->sync, st, true, &x->pending);
+}
+
+/* In sync, a change goes to the dataplane from the commit's durable hook
+ * (before the backup copy is written), as the same conditional delta,
+ * and sync_push reads the answer; when the dataplane is not known to run
+ * the version before the change, nothing goes early and sync_push reads
+ * the dataplane's state and pushes it whole, as before. */
+static void test_sync_early_push(void **state)
+{
+	struct env *e = *state;
+	const struct change_meta meta = { .user = "test" };
+	struct early_sent x = { .sync = &e->d.sync };
+	struct fake_dp *f;
+	uint64_t v;
+	json_t *ops, *got;
+
+	commit_ok(e, CHANGE(ADD_WEB));
+	f = fake_start(e, 0, "[]");
+	sync_reconcile(&e->d.sync, e->d.store);
+	assert_int_equal(e->d.sync.status, SYNC_IN_SYNC);
+	assert_int_equal(fake_n_applied(f), 1);
+
+	ops = parse("[" ADD_DNS "]");
+	assert_int_equal(store_commit_then(e->d.store, &meta, ops, send_early,
+					   &x, &v, err, sizeof(err)), STORE_OK);
+	json_decref(ops);
+	assert_true(x.pending.fd >= 0);
+	assert_int_equal(sync_push(&e->d.sync, e->d.store, true, &x.pending,
+				   err, sizeof(err)), 0);
+	assert_int_equal(x.pending.fd, -1);
+	assert_int_equal(fake_n_applied(f), 2);
+	pthread_mutex_lock(&f->lock);
+	got = json_array_get(f->applied, 1);
+	assert_int_equal(int_at(got, "version"), 2);
+	assert_int_equal(int_at(got, "expect.version"), 1);
+	assert_int_equal(json_array_size(json_object_get(got, "changed")), 1);
+	assert_string_equal(str_at(json_array_get(json_object_get(got, "changed"),
+						  0), "name"), "dns");
+	assert_json_text(json_object_get(got, "removed"), "[]");
+	pthread_mutex_unlock(&f->lock);
+	assert_int_equal(e->d.sync.status, SYNC_IN_SYNC);
+	assert_int_equal(e->d.sync.dp_version, 2);
+
+	e->d.sync.status = SYNC_UNKNOWN;
+	ops = parse("[{\"op\": \"service_del\", \"name\": \"web\"}]");
+	assert_int_equal(store_commit_then(e->d.store, &meta, ops, send_early,
+					   &x, &v, err, sizeof(err)), STORE_OK);
+	json_decref(ops);
+	assert_int_equal(x.pending.fd, -1);
+	assert_int_equal(fake_n_applied(f), 2);
+	assert_int_equal(sync_push(&e->d.sync, e->d.store, true, &x.pending,
+				   err, sizeof(err)), 0);
+	assert_int_equal(fake_n_applied(f), 3);
+	pthread_mutex_lock(&f->lock);
+	got = json_array_get(f->applied, 2);
+	assert_int_equal(json_array_size(json_object_get(got, "services")), 1);
+	assert_null(json_object_get(got, "expect"));
+	pthread_mutex_unlock(&f->lock);
+	assert_int_equal(e->d.sync.dp_version, 3);
+}
+
 /* A dataplane that refuses a delta (an older one, which takes whole
  * states only) is read and given the whole state instead. */
 static void test_sync_delta_refused_falls_back(void **state)
@@ -2255,6 +2326,7 @@ int main(void)
 		cmocka_unit_test(test_jsonline_valid),
 		T(test_sync_pushes_when_behind),
 		T(test_sync_conditional_push),
+		T(test_sync_early_push),
 		T(test_sync_delta_refused_falls_back),
 		T(test_sync_holds_when_ahead),
 		T(test_sync_no_blind_push),

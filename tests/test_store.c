@@ -1258,6 +1258,114 @@ static void assert_same_rows(const char *a, const char *b)
 	free(y);
 }
 
+/* The newest version in the change log of the store at path. */
+static int64_t logged_version(const char *path)
+{
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	int64_t v = -1;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT max(version) FROM"
+					    " change_log", -1, &q, NULL),
+			 SQLITE_OK);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		v = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return v;
+}
+
+static int tell_change(const struct service *now, const struct service *then,
+		       void *arg)
+{
+	return json_object_set_new(arg, now ? now->name : then->name,
+				   json_string(now ? "changed" : "removed"));
+}
+
+/* What a store_durable_fn saw. */
+struct durable_seen {
+	const char *backup;
+	int calls;
+	uint64_t version;
+	int64_t backup_version;
+	int just_rc, since_rc;
+	json_t *told;
+};
+
+static void look_while_durable(struct store *st, void *arg)
+{
+	struct durable_seen *d = arg;
+	char why[256];
+
+	d->calls++;
+	d->version = store_version(st);
+	d->backup_version = logged_version(d->backup);
+	d->just_rc = store_just_changed(st, tell_change, d->told, why,
+					sizeof(why));
+	d->since_rc = store_changed_since(st, 0, tell_change, d->told, why,
+					  sizeof(why));
+}
+
+/* store_commit_then's hook runs with the change durable and the store at
+ * its new version, before the backup copy has the change (what fulcrumd
+ * overlaps with the dataplane's build); there store_just_changed tells
+ * what store_changed_since tells afterwards, service made and deleted
+ * within the change left out, and store_changed_since, which would
+ * rewind the model under the change, is refused. A refused change calls
+ * no hook. */
+static void test_commit_then(void **state)
+{
+	struct env *e = *state;
+	struct durable_seen d = { .backup = e->backup, .told = json_object() };
+	json_t *since = json_object(), *ops;
+	uint64_t v = 0;
+
+	commit(e->st, web);
+	commit(e->st, dns);
+	ops = json_loads("[{\"op\": \"service_del\", \"name\": \"dns\"},"
+		" {\"op\": \"backend_add\", \"service\": \"web\","
+		"  \"addr\": \"10.0.1.4\", \"weight\": 5},"
+		" {\"op\": \"service_add\", \"name\": \"tmp\", \"mode\": \"ipip\","
+		"  \"vip\": \"10.0.0.200\", \"proto\": \"tcp\", \"port\": 80},"
+		" {\"op\": \"service_del\", \"name\": \"tmp\"},"
+		" {\"op\": \"service_add\", \"name\": \"x\", \"mode\": \"ipip\","
+		"  \"vip\": \"10.0.0.201\", \"proto\": \"tcp\", \"port\": 80}]",
+		0, NULL);
+	assert_non_null(ops);
+	if (store_commit_then(e->st, &alice, ops, look_while_durable, &d, &v,
+			      err, sizeof(err)) != STORE_OK)
+		fail_msg("refused: %s", err);
+	json_decref(ops);
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(d.version, 3);
+	assert_int_equal(v, 3);
+	assert_int_equal(d.backup_version, 2);
+	assert_int_equal(d.just_rc, 0);
+	assert_json_text(d.told, "{\"dns\": \"removed\", \"web\": \"changed\","
+			 " \"x\": \"changed\"}");
+	assert_int_equal(d.since_rc, -1);
+	assert_int_equal(logged_version(e->backup), 3);
+	assert_int_equal(store_changed_since(e->st, 2, tell_change, since, err,
+					     sizeof(err)), 0);
+	assert_true(json_equal(since, d.told));
+	/* outside a hook there is nothing to tell */
+	assert_int_equal(store_just_changed(e->st, tell_change, since, err,
+					    sizeof(err)), -1);
+
+	ops = json_loads("[{\"op\": \"service_del\", \"name\": \"nope\"}]",
+			 0, NULL);
+	assert_int_equal(store_commit_then(e->st, &alice, ops,
+					   look_while_durable, &d, &v, err,
+					   sizeof(err)), -1);
+	json_decref(ops);
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(store_version(e->st), 3);
+	json_decref(d.told);
+	json_decref(since);
+}
+
 /* Changes reach the copy one by one, not as whole copies: it must hold
  * the very rows the store holds, log entries and their times included,
  * after each of them. */
@@ -1746,6 +1854,7 @@ int main(void)
 		T(test_restore_plan_each_version),
 		T(test_backup),
 		T(test_backup_failure_keeps_commit),
+		T(test_commit_then),
 		T(test_backup_follows_each_change),
 		T(test_backup_after_big_change),
 		T(test_backup_changed_behind_back),
