@@ -55,7 +55,22 @@ static void put_str(struct sink *k, const char *s)
 	put(k, s, strlen(s));
 }
 
-static void put_uint(struct sink *k, uint32_t v)
+static void put_addr(struct sink *k, const union ip_addr *a, uint8_t family)
+{
+	char text[INET6_ADDRSTRLEN];
+
+	put(k, text, ip_addr_text(a, family, text));
+}
+
+static inline char *put_at(char *p, const char *s, size_t len)
+{
+	memcpy(p, s, len);
+	return p + len;
+}
+
+#define PUT_AT(p, lit) put_at((p), (lit), sizeof(lit) - 1)
+
+static inline char *put_uint_at(char *p, uint32_t v)
 {
 	char digits[10];
 	int i = sizeof(digits);
@@ -64,33 +79,52 @@ static void put_uint(struct sink *k, uint32_t v)
 		digits[--i] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v);
-	put(k, digits + i, sizeof(digits) - (size_t)i);
+	return put_at(p, digits + i, sizeof(digits) - (size_t)i);
 }
 
-static void put_addr(struct sink *k, const union ip_addr *a, uint8_t family)
+static void put_uint(struct sink *k, uint32_t v)
 {
-	char text[INET6_ADDRSTRLEN];
+	char digits[10];
 
-	put_str(k, ip_addr_str(a, family, text, sizeof(text)));
+	put(k, digits, (size_t)(put_uint_at(digits, v) - digits));
+}
+
+/* The most one backend's text takes: the fixed words, the longest
+ * address and state, a weight's ten digits. */
+#define BACKEND_TEXT_MAX \
+	(sizeof(",{\"addr\":\"\",\"state\":\"\",\"weight\":}") + \
+	 INET6_ADDRSTRLEN + 16 + 10)
+
+/* A million backends go through here on a restore or at start: each is
+ * written at a cursor, with one check for room, rather than piece by
+ * piece through put(). */
+static void put_backend(struct sink *k, const struct backend *b,
+			uint8_t family, bool first)
+{
+	const char *state = backend_state_name(b->state);
+	char *p;
+
+	if (k->n + BACKEND_TEXT_MAX > sizeof(k->buf))
+		flush(k);
+	p = k->buf + k->n;
+	if (!first)
+		*p++ = ',';
+	p = PUT_AT(p, "{\"addr\":\"");
+	p += ip_addr_text(&b->addr, family, p);
+	p = PUT_AT(p, "\",\"state\":\"");
+	p = put_at(p, state, strlen(state));
+	p = PUT_AT(p, "\",\"weight\":");
+	p = put_uint_at(p, b->weight);
+	*p++ = '}';
+	k->n = (size_t)(p - k->buf);
 }
 
 /* Keys in strcmp order, as JSON_SORT_KEYS has them. */
 static void put_service(struct sink *k, const struct service *s)
 {
 	PUT(k, "{\"backends\":[");
-	for (uint32_t i = 0; i < s->n_backends; i++) {
-		const struct backend *b = &s->backends[i];
-
-		if (i)
-			PUT(k, ",");
-		PUT(k, "{\"addr\":\"");
-		put_addr(k, &b->addr, s->family);
-		PUT(k, "\",\"state\":\"");
-		put_str(k, backend_state_name(b->state));
-		PUT(k, "\",\"weight\":");
-		put_uint(k, b->weight);
-		PUT(k, "}");
-	}
+	for (uint32_t i = 0; i < s->n_backends; i++)
+		put_backend(k, &s->backends[i], s->family, i == 0);
 	PUT(k, "],\"gue_port\":");
 	put_uint(k, s->gue_port);
 	PUT(k, ",\"mode\":\"");

@@ -355,6 +355,10 @@ static uint32_t backend_lower_bound(const struct service *s,
 {
 	uint32_t lo = 0, hi = s->n_backends;
 
+	/* lists mostly come in order, and then each goes at the end */
+	if (hi > 0 && memcmp(s->backends[hi - 1].addr.v6, addr->v6, 16) < 0)
+		return hi;
+
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
 
@@ -400,6 +404,34 @@ int service_backend_add(struct service *s, const struct backend *b)
 		(s->n_backends - i) * sizeof(*s->backends));
 	s->backends[i] = *b;
 	s->n_backends++;
+	return 0;
+}
+
+int service_backends_fill(struct service *s, const struct backend *b,
+			  uint32_t n)
+{
+	bool in_order = true;
+
+	for (uint32_t i = 1; i < n && in_order; i++)
+		in_order = memcmp(b[i - 1].addr.v6, b[i].addr.v6, 16) < 0;
+	if (!in_order || s->n_backends > 0) {
+		for (uint32_t i = 0; i < n; i++)
+			if (service_backend_add(s, &b[i]) < 0)
+				return -1;
+		return 0;
+	}
+	if (n > s->cap) {
+		struct backend *grown = realloc(s->backends, n * sizeof(*grown));
+
+		if (!grown) {
+			errno = ENOMEM;
+			return -1;
+		}
+		s->backends = grown;
+		s->cap = n;
+	}
+	memcpy(s->backends, b, n * sizeof(*b));
+	s->n_backends = n;
 	return 0;
 }
 

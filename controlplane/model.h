@@ -124,6 +124,11 @@ struct backend *service_backend_find(const struct service *s,
 				     const union ip_addr *addr);
 /* Returns 0, or -1 with errno EEXIST or ENOMEM. */
 int service_backend_add(struct service *s, const struct backend *b);
+/* Adds n backends at once: in one copy when they are in address order
+ * and s has none yet (a service's image, say), else one by one. Returns
+ * 0, or -1 with errno EEXIST or ENOMEM. */
+int service_backends_fill(struct service *s, const struct backend *b,
+			  uint32_t n);
 void service_backend_del(struct service *s, struct backend *b);
 
 /* Walks the backends of two services (two states of one, say) as one

@@ -153,13 +153,19 @@ int service_diff(const struct service *from, const struct service *to,
 bool service_loses_active(const struct service *from,
 			  const struct service *to)
 {
-	for (uint32_t i = 0; from && i < from->n_backends; i++) {
-		const struct backend *b;
+	uint32_t j = 0;
 
-		if (from->backends[i].state != BACKEND_ACTIVE)
+	/* both lists are in address order: one walk */
+	for (uint32_t i = 0; from && i < from->n_backends; i++) {
+		const struct backend *a = &from->backends[i];
+		int c = 1;
+
+		if (a->state != BACKEND_ACTIVE)
 			continue;
-		b = to ? service_backend_find(to, &from->backends[i].addr) : NULL;
-		if (!b || b->state != BACKEND_ACTIVE)
+		while (to && j < to->n_backends &&
+		       (c = memcmp(to->backends[j].addr.v6, a->addr.v6, 16)) < 0)
+			j++;
+		if (!to || c != 0 || to->backends[j].state != BACKEND_ACTIVE)
 			return true;
 	}
 	return false;

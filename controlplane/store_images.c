@@ -191,9 +191,9 @@ static int check_images(struct model *m, const struct images *im,
 			continue;
 		s = model_find_vip(m, &then->vip, then->family, then->proto,
 				   then->port) ? NULL : model_add(m, then);
-		for (uint32_t b = 0; s && b < then->n_backends; b++)
-			if (service_backend_add(s, &then->backends[b]) < 0)
-				s = NULL;
+		if (s && service_backends_fill(s, then->backends,
+					       then->n_backends) < 0)
+			s = NULL;
 		if (!s)
 			rc = sql_fail(err, len, "cannot put back service %s as "
 				      "it was at version %" PRIu64,

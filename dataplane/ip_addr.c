@@ -62,9 +62,11 @@ bool ip_prefix_contains(const struct ip_prefix *p, const union ip_addr *a,
 
 /* inet_ntop writes each octet with sprintf: a million backends written
  * into a digest or a store took a fifth of a restore's time that way. */
-static const char *ipv4_str(const uint8_t o[4], char *buf, size_t len)
+/* Writes the four octets straight into out: inet_ntop's generality costs
+ * more than the digest that many addresses go into. */
+static size_t ipv4_text(const uint8_t o[4], char *out)
 {
-	char text[INET_ADDRSTRLEN], *p = text;
+	char *p = out;
 
 	for (int i = 0; i < 4; i++) {
 		unsigned int v = o[i];
@@ -76,23 +78,33 @@ static const char *ipv4_str(const uint8_t o[4], char *buf, size_t len)
 		*p++ = (char)('0' + v % 10);
 		*p++ = i < 3 ? '.' : '\0';
 	}
-	if ((size_t)(p - text) > len)
-		return NULL;
-	memcpy(buf, text, (size_t)(p - text));
-	return buf;
+	return (size_t)(p - out) - 1;
+}
+
+size_t ip_addr_text(const union ip_addr *a, uint8_t family,
+		    char out[INET6_ADDRSTRLEN])
+{
+	if (family == AF_INET)
+		return ipv4_text((const uint8_t *)&a->v4, out);
+	if (!inet_ntop(family, a->v6, out, INET6_ADDRSTRLEN))
+		snprintf(out, INET6_ADDRSTRLEN, "?");
+	return strlen(out);
 }
 
 const char *ip_addr_str(const union ip_addr *a, uint8_t family, char *buf,
 			size_t len)
 {
-	if (family == AF_INET) {
-		if (!ipv4_str((const uint8_t *)&a->v4, buf, len))
-			snprintf(buf, len, "?");
+	char text[INET6_ADDRSTRLEN];
+	size_t n;
+
+	if (len >= INET6_ADDRSTRLEN) {
+		ip_addr_text(a, family, buf);
 		return buf;
 	}
-	if (!inet_ntop(family, family == AF_INET ? (const void *)&a->v4
-						 : (const void *)a->v6,
-		       buf, (socklen_t)len))
+	n = ip_addr_text(a, family, text);
+	if (n + 1 > len)
 		snprintf(buf, len, "?");
+	else
+		memcpy(buf, text, n + 1);
 	return buf;
 }

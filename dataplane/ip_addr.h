@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <rte_byteorder.h>
@@ -44,5 +45,8 @@ bool ip_prefix_contains(const struct ip_prefix *p, const union ip_addr *a,
 /* Writes the text form into buf (at least INET6_ADDRSTRLEN bytes). */
 const char *ip_addr_str(const union ip_addr *a, uint8_t family, char *buf,
 			size_t len);
+/* The same, NUL-terminated, returning its length. */
+size_t ip_addr_text(const union ip_addr *a, uint8_t family,
+		    char out[INET6_ADDRSTRLEN]);
 
 #endif

@@ -151,6 +151,9 @@ static void test_addr_text(void **state)
 						  sizeof(want)));
 			assert_string_equal(ip_addr_str(&a, AF_INET, got,
 							 sizeof(got)), want);
+			assert_int_equal(ip_addr_text(&a, AF_INET, got),
+					 strlen(want));
+			assert_string_equal(got, want);
 		}
 	}
 	assert_int_equal(ip_addr_parse("255.255.255.255", &a,
@@ -161,6 +164,8 @@ static void test_addr_text(void **state)
 	assert_int_equal(ip_addr_parse("fd00::1", &a, &(uint8_t){ 0 }), 0);
 	assert_string_equal(ip_addr_str(&a, AF_INET6, got, sizeof(got)),
 			    "fd00::1");
+	assert_int_equal(ip_addr_text(&a, AF_INET6, got), 7);
+	assert_string_equal(got, "fd00::1");
 }
 
 static void test_full_file(void **state)

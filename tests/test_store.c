@@ -26,6 +26,7 @@
 #include "model.h"
 #include "plan.h"
 #include "restore.h"
+#include "service_diff.h"
 #include "service_image.h"
 #include "store.h"
 
@@ -1146,6 +1147,94 @@ static void test_image_layouts(void **state)
 	assert_int_equal(service_image_read(old, sizeof(old), &got), -1);
 }
 
+/* Service web with backends 10.0.1.10, .11, ... in the states given, in
+ * address order as the model keeps them, in room. */
+static struct service lineup(struct backend *room, const char *states)
+{
+	struct service s = { .name = "web", .family = AF_INET };
+
+	s.backends = room;
+	for (uint32_t i = 0; states[i]; i++) {
+		struct backend b = { .weight = 1 };
+		char addr[32];
+
+		/* a: active, d: draining, x: down, '-': not there */
+		if (states[i] == '-')
+			continue;
+		snprintf(addr, sizeof(addr), "10.0.1.%u", 10 + i);
+		assert_int_equal(ip_addr_parse(addr, &b.addr, &(uint8_t){ 0 }),
+				 0);
+		b.state = states[i] == 'a' ? BACKEND_ACTIVE :
+			  states[i] == 'd' ? BACKEND_DRAINING : BACKEND_DOWN;
+		room[s.n_backends++] = b;
+	}
+	return s;
+}
+
+/* Whether a change takes an active backend away, the restore's risk:
+ * only an active backend gone or no longer active counts. */
+static void test_loses_active(void **state)
+{
+	static const struct { const char *from, *to; bool loses; } cases[] = {
+		{ "aad", "aad", false },
+		{ "aad", "a-d", true },       /* deleted */
+		{ "aad", "add", true },       /* drained */
+		{ "aad", "axd", true },       /* down */
+		{ "aad", "aa-", false },      /* a draining one goes */
+		{ "aad", "aaaa", false },     /* one more */
+		{ "-aa", "aa-", true },       /* the last one gone, a new first */
+		{ "dd", "--", false },
+		{ "", "a", false },
+	};
+	struct backend b1[8], b2[8];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct service from = lineup(b1, cases[i].from);
+		struct service to = lineup(b2, cases[i].to);
+
+		if (service_loses_active(&from, &to) != cases[i].loses)
+			fail_msg("%s -> %s", cases[i].from, cases[i].to);
+	}
+	/* a service that goes loses its active backends, if it had any */
+	{
+		struct service from = lineup(b1, "da");
+
+		assert_true(service_loses_active(&from, NULL));
+		from = lineup(b1, "dx");
+		assert_false(service_loses_active(&from, NULL));
+		assert_false(service_loses_active(NULL, &from));
+	}
+}
+
+/* Backends filled at once: copied when in address order, else added one
+ * by one, which keeps the order and refuses an address twice. */
+static void test_backends_fill(void **state)
+{
+	struct backend sorted[3], reversed[3], twice[2];
+	struct service t = { .name = "t" };
+
+	(void)state;
+	lineup(sorted, "aad");
+	assert_int_equal(service_backends_fill(&t, sorted, 3), 0);
+	assert_int_equal(t.n_backends, 3);
+	assert_memory_equal(t.backends, sorted, sizeof(sorted));
+	free(t.backends);
+
+	for (int i = 0; i < 3; i++)
+		reversed[i] = sorted[2 - i];
+	t = (struct service){ .name = "t" };
+	assert_int_equal(service_backends_fill(&t, reversed, 3), 0);
+	assert_int_equal(t.n_backends, 3);
+	assert_memory_equal(t.backends, sorted, sizeof(sorted));
+	free(t.backends);
+
+	twice[0] = twice[1] = sorted[0];
+	t = (struct service){ .name = "t" };
+	assert_int_equal(service_backends_fill(&t, twice, 2), -1);
+	free(t.backends);
+}
+
 /* The copy, opened as a store of its own, must be the store after every
  * change; and the store must come back from it when its file is lost. */
 static void test_backup(void **state)
@@ -1855,6 +1944,8 @@ int main(void)
 		T(test_backup),
 		T(test_backup_failure_keeps_commit),
 		T(test_commit_then),
+		cmocka_unit_test(test_loses_active),
+		cmocka_unit_test(test_backends_fill),
 		T(test_backup_follows_each_change),
 		T(test_backup_after_big_change),
 		T(test_backup_changed_behind_back),
