@@ -17,6 +17,12 @@
 
 #define HEALTH_USER "health"
 #define EVENTS_PER_WAIT 256
+/* Checks started, and rounds of results taken in, per turn of fulcrumd's
+ * loop at most: with more checks due than the host can start, the loop
+ * must still come round to its management socket in between (the rest
+ * are then late, which status shows as "late"). */
+#define STARTS_PER_RUN 256
+#define COLLECTS_PER_RUN 4
 #define REASON_MAX 1000          /* of a change's reason, before "and N more" */
 #define NOT_IN_HEAP SIZE_MAX
 #define STATUS_LINE_LEN 12       /* "HTTP/1.1 200" */
@@ -910,7 +916,7 @@ static void collect(struct health *h, uint64_t now)
 {
 	struct epoll_event ev[EVENTS_PER_WAIT];
 	char why[96];
-	int n, i;
+	int n, i, rounds = 0;
 
 	do {
 		n = epoll_wait(h->epfd, ev, EVENTS_PER_WAIT, 0);
@@ -933,7 +939,7 @@ static void collect(struct health *h, uint64_t now)
 			else
 				connected(h, t, now, true);
 		}
-	} while (n == EVENTS_PER_WAIT);
+	} while (n == EVENTS_PER_WAIT && ++rounds < COLLECTS_PER_RUN);
 }
 
 static void expire_and_start(struct health *h, uint64_t now)
@@ -944,7 +950,9 @@ static void expire_and_start(struct health *h, uint64_t now)
 	};
 	char why[96];
 
-	while (h->n_heap && h->heap[0]->due <= now) {
+	for (unsigned int started = 0;
+	     h->n_heap && h->heap[0]->due <= now && started < STARTS_PER_RUN;
+	     started++) {
 		struct target *t = h->heap[0];
 
 		if (t->fd < 0) {
@@ -1452,21 +1460,30 @@ json_t *health_json(const struct health *h, const char *service)
 
 json_t *health_summary(const struct health *h)
 {
-	size_t count[3] = { 0 }, n = 0;
+	size_t count[3] = { 0 }, n = 0, late = 0;
 	json_t *open = json_array();
+	struct timespec ts;
+	uint64_t now_ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 
 	for (size_t i = 0; i < h->n_svcs; i++) {
 		const struct hservice *s = h->svcs[i];
 
-		for (size_t k = 0; k < s->n; k++)
+		for (size_t k = 0; k < s->n; k++) {
 			count[s->t[k]->health]++;
+			/* a loop's turn late is on time */
+			late += s->t[k]->fd < 0 &&
+				s->t[k]->due + h->d->cfg.health_timeout_ms < now_ms;
+		}
 		n += s->n;
 		if (s->fail_open)
 			json_array_append_new(open, json_string(s->name));
 	}
-	return json_pack("{s:I, s:I, s:I, s:I, s:o}", "backends", (json_int_t)n,
-			 "up", (json_int_t)count[HEALTH_UP],
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:o}", "backends",
+			 (json_int_t)n, "up", (json_int_t)count[HEALTH_UP],
 			 "down", (json_int_t)count[HEALTH_DOWN],
 			 "unknown", (json_int_t)count[HEALTH_UNKNOWN],
-			 "fail_open", open);
+			 "late", (json_int_t)late, "fail_open", open);
 }

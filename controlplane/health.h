@@ -74,8 +74,9 @@ int health_drain_deadline(struct health *h, const char *service,
  * health. NULL when there is no such service. */
 json_t *health_json(const struct health *h, const char *service);
 
-/* For "status": {"backends", "up", "down", "unknown", "fail_open":
- * [service names]}. */
+/* For "status": {"backends", "up", "down", "unknown", "late": checks
+ * not started a check timeout after they were due (more are due than
+ * the host can start), "fail_open": [service names]}. */
 json_t *health_summary(const struct health *h);
 
 #endif

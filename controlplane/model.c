@@ -412,6 +412,8 @@ int service_backends_fill(struct service *s, const struct backend *b,
 {
 	bool in_order = true;
 
+	if (n == 0)
+		return 0;
 	for (uint32_t i = 1; i < n && in_order; i++)
 		in_order = memcmp(b[i - 1].addr.v6, b[i].addr.v6, 16) < 0;
 	if (!in_order || s->n_backends > 0) {
