@@ -253,6 +253,11 @@ static void print_status(const json_t *r)
 		       json_integer_value(json_object_get(hc, "up")),
 		       json_integer_value(json_object_get(hc, "down")),
 		       json_integer_value(json_object_get(hc, "unknown")));
+		if (json_integer_value(json_object_get(hc, "late")) > 0)
+			printf("LATE         %lld health checks not started on "
+			       "time: more are due than fulcrumd starts; "
+			       "lengthen health_interval_ms\n",
+			       json_integer_value(json_object_get(hc, "late")));
 		json_array_foreach(json_object_get(hc, "fail_open"), i, s)
 			printf("FAIL-OPEN    service %s: every active backend fails "
 			       "its health checks; all are kept active\n",
