@@ -17,12 +17,13 @@
 
 #define HEALTH_USER "health"
 #define EVENTS_PER_WAIT 256
-/* Checks started, and rounds of results taken in, per turn of fulcrumd's
- * loop at most: with more checks due than the host can start, the loop
- * must still come round to its management socket in between (the rest
- * are then late, which status shows as "late"). */
-#define STARTS_PER_RUN 256
-#define COLLECTS_PER_RUN 4
+/* Checks started or timed out per turn of fulcrumd's loop at most: with
+ * more checks due than the host can start, the loop must still come
+ * round to its management socket in between (the rest are then late,
+ * which status shows as "late"). Results are all taken in each turn, so
+ * that none waiting is timed out unread; there are no more of them than
+ * checks in flight. */
+#define CHECKS_PER_RUN 256
 #define REASON_MAX 1000          /* of a change's reason, before "and N more" */
 #define NOT_IN_HEAP SIZE_MAX
 #define STATUS_LINE_LEN 12       /* "HTTP/1.1 200" */
@@ -916,7 +917,7 @@ static void collect(struct health *h, uint64_t now)
 {
 	struct epoll_event ev[EVENTS_PER_WAIT];
 	char why[96];
-	int n, i, rounds = 0;
+	int n, i;
 
 	do {
 		n = epoll_wait(h->epfd, ev, EVENTS_PER_WAIT, 0);
@@ -939,7 +940,7 @@ static void collect(struct health *h, uint64_t now)
 			else
 				connected(h, t, now, true);
 		}
-	} while (n == EVENTS_PER_WAIT && ++rounds < COLLECTS_PER_RUN);
+	} while (n == EVENTS_PER_WAIT);
 }
 
 static void expire_and_start(struct health *h, uint64_t now)
@@ -950,9 +951,9 @@ static void expire_and_start(struct health *h, uint64_t now)
 	};
 	char why[96];
 
-	for (unsigned int started = 0;
-	     h->n_heap && h->heap[0]->due <= now && started < STARTS_PER_RUN;
-	     started++) {
+	for (unsigned int done = 0;
+	     h->n_heap && h->heap[0]->due <= now && done < CHECKS_PER_RUN;
+	     done++) {
 		struct target *t = h->heap[0];
 
 		if (t->fd < 0) {
@@ -1473,8 +1474,11 @@ json_t *health_summary(const struct health *h)
 
 		for (size_t k = 0; k < s->n; k++) {
 			count[s->t[k]->health]++;
-			/* a loop's turn late is on time */
-			late += s->t[k]->fd < 0 &&
+			/* a loop's turn late is on time; a target out of
+			 * the heap is not checked at all (port 0 without a
+			 * check port) */
+			late += s->t[k]->heap_idx != NOT_IN_HEAP &&
+				s->t[k]->fd < 0 &&
 				s->t[k]->due + h->d->cfg.health_timeout_ms < now_ms;
 		}
 		n += s->n;

@@ -1396,29 +1396,57 @@ int store_commit(struct store *st, const struct change_meta *meta,
 				 len);
 }
 
-struct just_changed {
-	store_change_fn fn;
-	void *arg;
+/* A service the change just committed touched, and what it was before. */
+struct touched {
+	const char *name;
+	const struct service *was;
 };
 
-static int report_change(const struct model *m, const char *name,
-			 const struct service *was, void *arg)
-{
-	struct just_changed *j = arg;
-	const struct service *now = model_find(m, name);
+struct touched_list {
+	struct touched *v;
+	size_t n;
+};
 
-	/* made and deleted within the change: nothing to tell */
-	return now || was ? j->fn(now, was, j->arg) : 0;
+static int list_touched(const struct model *m, const char *name,
+			const struct service *was, void *arg)
+{
+	struct touched_list *l = arg;
+
+	(void)m;
+	l->v[l->n++] = (struct touched){ name, was };
+	return 0;
+}
+
+static int by_touched_name(const void *a, const void *b)
+{
+	return strcmp(((const struct touched *)a)->name,
+		      ((const struct touched *)b)->name);
 }
 
 int store_just_changed(struct store *st, store_change_fn fn, void *arg,
 		       char *err, size_t len)
 {
-	struct just_changed j = { fn, arg };
+	struct touched_list l = { 0 };
+	int rc;
 
 	if (!st->just_committed)
 		return sql_fail(err, len, "no change is being committed");
-	return each_touched(st->model, report_change, &j, err, len);
+	l.v = malloc((model_n_touched(st->model) + 1) * sizeof(*l.v));
+	if (!l.v)
+		return sql_fail(err, len, "out of memory");
+	rc = each_touched(st->model, list_touched, &l, err, len);
+	/* by name, as store_changed_since tells them: the dataplane gives
+	 * new services their places in the order it is sent them */
+	qsort(l.v, l.n, sizeof(*l.v), by_touched_name);
+	for (size_t i = 0; rc == 0 && i < l.n; i++) {
+		const struct service *now = model_find(st->model, l.v[i].name);
+
+		/* made and deleted within the change: nothing to tell */
+		if (now || l.v[i].was)
+			rc = fn(now, l.v[i].was, arg);
+	}
+	free(l.v);
+	return rc;
 }
 
 int store_commit_text(struct store *st, const struct change_meta *meta,

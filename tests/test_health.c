@@ -332,6 +332,15 @@ static void serve(struct env *e, int i)
 	}
 }
 
+static json_int_t late_checks(struct env *e)
+{
+	json_t *sum = health_summary(e->d.health);
+	json_int_t late = json_integer_value(json_object_get(sum, "late"));
+
+	json_decref(sum);
+	return late;
+}
+
 /* Runs fulcrumd's loop pieces for ms milliseconds, or until done(e) holds;
  * returns whether it does. The listeners' queues are emptied as a
  * server's accept() would. */
@@ -566,6 +575,8 @@ static void test_port_zero_needs_check_port(void **state)
 			" \"127.0.0.1\", \"weight\": 1}]}]");
 	run_until(e, 10 * INTERVAL_MS, NULL);
 	assert_true(health_is(e, "any", "127.0.0.1", "unknown"));
+	/* not checked is not late */
+	assert_int_equal(late_checks(e), 0);
 	health_entry(e, "any", "127.0.0.1", &resp);
 	s = json_array_get(json_object_get(resp, "services"), 0);
 	assert_true(json_is_null(json_object_get(s, "port")));
@@ -1140,15 +1151,6 @@ static void test_config(void **state)
 			fail_msg("'%s': error '%s' lacks '%s'", bad[i].text, err,
 				 bad[i].error);
 	}
-}
-
-static json_int_t late_checks(struct env *e)
-{
-	json_t *sum = health_summary(e->d.health);
-	json_int_t late = json_integer_value(json_object_get(sum, "late"));
-
-	json_decref(sum);
-	return late;
 }
 
 /* With more checks due than one turn of fulcrumd's loop starts, a turn

@@ -1366,11 +1366,15 @@ static int64_t logged_version(const char *path)
 	return v;
 }
 
+/* "name changed" or "name removed", in the order told */
 static int tell_change(const struct service *now, const struct service *then,
 		       void *arg)
 {
-	return json_object_set_new(arg, now ? now->name : then->name,
-				   json_string(now ? "changed" : "removed"));
+	char line[80];
+
+	snprintf(line, sizeof(line), "%s %s", now ? now->name : then->name,
+		 now ? "changed" : "removed");
+	return json_array_append_new(arg, json_string(line));
 }
 
 /* What a store_durable_fn saw. */
@@ -1407,20 +1411,21 @@ static void look_while_durable(struct store *st, void *arg)
 static void test_commit_then(void **state)
 {
 	struct env *e = *state;
-	struct durable_seen d = { .backup = e->backup, .told = json_object() };
-	json_t *since = json_object(), *ops;
+	struct durable_seen d = { .backup = e->backup, .told = json_array() };
+	json_t *since = json_array(), *ops;
 	uint64_t v = 0;
 
 	commit(e->st, web);
 	commit(e->st, dns);
-	ops = json_loads("[{\"op\": \"service_del\", \"name\": \"dns\"},"
+	/* touched x, web, tmp, dns: told by name */
+	ops = json_loads("[{\"op\": \"service_add\", \"name\": \"x\", \"mode\": \"ipip\","
+		"  \"vip\": \"10.0.0.201\", \"proto\": \"tcp\", \"port\": 80},"
 		" {\"op\": \"backend_add\", \"service\": \"web\","
 		"  \"addr\": \"10.0.1.4\", \"weight\": 5},"
 		" {\"op\": \"service_add\", \"name\": \"tmp\", \"mode\": \"ipip\","
 		"  \"vip\": \"10.0.0.200\", \"proto\": \"tcp\", \"port\": 80},"
 		" {\"op\": \"service_del\", \"name\": \"tmp\"},"
-		" {\"op\": \"service_add\", \"name\": \"x\", \"mode\": \"ipip\","
-		"  \"vip\": \"10.0.0.201\", \"proto\": \"tcp\", \"port\": 80}]",
+		" {\"op\": \"service_del\", \"name\": \"dns\"}]",
 		0, NULL);
 	assert_non_null(ops);
 	if (store_commit_then(e->st, &alice, ops, look_while_durable, &d, &v,
@@ -1432,8 +1437,8 @@ static void test_commit_then(void **state)
 	assert_int_equal(v, 3);
 	assert_int_equal(d.backup_version, 2);
 	assert_int_equal(d.just_rc, 0);
-	assert_json_text(d.told, "{\"dns\": \"removed\", \"web\": \"changed\","
-			 " \"x\": \"changed\"}");
+	assert_json_text(d.told, "[\"dns removed\", \"web changed\","
+			 " \"x changed\"]");
 	assert_int_equal(d.since_rc, -1);
 	assert_int_equal(logged_version(e->backup), 3);
 	assert_int_equal(store_changed_since(e->st, 2, tell_change, since, err,
