@@ -370,6 +370,14 @@ static uint32_t backend_lower_bound(const struct service *s,
 	return lo;
 }
 
+bool service_same_fields(const struct service *a, const struct service *b)
+{
+	return a->family == b->family && ip_addr_eq(&a->vip, &b->vip) &&
+	       a->proto == b->proto && a->port == b->port &&
+	       a->mode == b->mode && a->table_size == b->table_size &&
+	       a->gue_port == b->gue_port;
+}
+
 struct backend *service_backend_find(const struct service *s,
 				     const union ip_addr *addr)
 {

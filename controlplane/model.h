@@ -120,6 +120,9 @@ void model_move_vip(struct model *m, struct service *s,
 		    const union ip_addr *vip, uint8_t family, uint8_t proto,
 		    uint16_t port);
 
+/* Whether a and b agree on everything but name and backends. */
+bool service_same_fields(const struct service *a, const struct service *b);
+
 struct backend *service_backend_find(const struct service *s,
 				     const union ip_addr *addr);
 /* Returns 0, or -1 with errno EEXIST or ENOMEM. */

@@ -136,14 +136,11 @@ int service_diff(const struct service *from, const struct service *to,
 		}
 		return add(ops, op);
 	}
-	op = service_set(from, to);
-	if (!op)
-		return -1;
-	if (json_object_size(op) > 2) {
-		if (add(ops, op) < 0)
+	/* most services a restore puts back differ in backends only */
+	if (!service_same_fields(from, to)) {
+		op = service_set(from, to);
+		if (!op || add(ops, op) < 0)
 			return -1;
-	} else {
-		json_decref(op);
 	}
 	rc = service_backends_merge(from, to, backend_pair, &w);
 	op_words_free(&w.words);

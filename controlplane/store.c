@@ -1032,14 +1032,6 @@ static int rewrite_service(struct writer *w, const char *name,
 	return 0;
 }
 
-static bool same_row(const struct service *a, const struct service *b)
-{
-	return a->family == b->family && ip_addr_eq(&a->vip, &b->vip) &&
-	       a->proto == b->proto && a->port == b->port &&
-	       a->mode == b->mode && a->table_size == b->table_size &&
-	       a->gue_port == b->gue_port;
-}
-
 struct row_updates {
 	struct writer *w;
 	const struct service *was, *s;
@@ -1079,7 +1071,7 @@ static int write_service(const struct model *m, struct writer *w,
 {
 	const struct service *s = model_find(m, name);
 
-	if (was && s && same_row(was, s))
+	if (was && s && service_same_fields(was, s))
 		return update_backends(w, was, s);
 	return rewrite_service(w, name, s);
 }
