@@ -1227,10 +1227,9 @@ static bool cheaper_whole(const struct model *m)
  * as a whole copy would be, for the cost of the rows the change wrote
  * rather than of the whole store. It is made only to a copy at the
  * store's previous version and digest (was_digest), checked inside the
- * transaction,
- * and only to the file we hold, unchanged by anyone else since, so that
- * a copy someone else moved or rewrote is never patched into something
- * the store is not. -1: the caller copies the whole store. */
+ * transaction, and only to the file we hold, unchanged by anyone else
+ * since, so that a copy someone else moved or rewrote is never patched
+ * into something the store is not. -1: the caller copies the whole store. */
 static int backup_change(struct store *st, const struct log_row *r,
 			 const char *was_digest)
 {

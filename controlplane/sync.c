@@ -118,7 +118,6 @@ enum push_kind {
 /* What the dataplane is sent: the whole state, or on condition that it
  * runs s->dp_version, only what changed since (a delta, control.h), so
  * that a change to one service of ten thousand sends one. NULL with err. */
-
 static json_t *push_request(struct sync *s, struct store *st,
 			    enum push_kind kind, char *err, size_t err_len)
 {
@@ -316,7 +315,9 @@ void sync_push_early(struct sync *s, struct store *st, bool approved,
 int sync_push(struct sync *s, struct store *st, bool approved,
 	      struct sync_pending *early, char *err, size_t err_len)
 {
-	int rc = 1;
+	/* without a delta to send, as with one the dataplane found stale,
+	 * what it runs is read */
+	int rc = PUSH_STALE;
 
 	/* an early push that failed to go is tried again below, and fails
 	 * there with the reason */

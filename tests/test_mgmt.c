@@ -1311,6 +1311,19 @@ static unsigned int fake_n_state(struct fake_dp *f)
 	return n;
 }
 
+/* Service web committed, and a fake dataplane started and given it. */
+static struct fake_dp *web_in_sync(struct env *e)
+{
+	struct fake_dp *f;
+
+	commit_ok(e, CHANGE(ADD_WEB));
+	f = fake_start(e, 0, "[]");
+	sync_reconcile(&e->d.sync, e->d.store);
+	assert_int_equal(e->d.sync.status, SYNC_IN_SYNC);
+	assert_int_equal(fake_n_applied(f), 1);
+	return f;
+}
+
 /* Once in sync, a commit pushes on condition that the dataplane still
  * runs what fulcrumd last saw, without reading its state first; and one
  * that runs something else by then is not overwritten. */
@@ -1322,11 +1335,7 @@ static void test_sync_conditional_push(void **state)
 	unsigned int reads;
 	json_t *r, *got;
 
-	commit_ok(e, CHANGE(ADD_WEB));
-	f = fake_start(e, 0, "[]");
-	sync_reconcile(&e->d.sync, e->d.store);
-	assert_int_equal(e->d.sync.status, SYNC_IN_SYNC);
-	assert_int_equal(fake_n_applied(f), 1);
+	f = web_in_sync(e);
 	store_digest(e->d.store, digest);
 
 	reads = fake_n_state(f);
@@ -1410,11 +1419,7 @@ static void test_sync_early_push(void **state)
 	uint64_t v;
 	json_t *ops, *got;
 
-	commit_ok(e, CHANGE(ADD_WEB));
-	f = fake_start(e, 0, "[]");
-	sync_reconcile(&e->d.sync, e->d.store);
-	assert_int_equal(e->d.sync.status, SYNC_IN_SYNC);
-	assert_int_equal(fake_n_applied(f), 1);
+	f = web_in_sync(e);
 
 	ops = parse("[" ADD_DNS "]");
 	assert_int_equal(store_commit_then(e->d.store, &meta, ops, send_early,
