@@ -25,6 +25,8 @@
 #include "change.h"
 #include "model.h"
 #include "store_images.h"
+#include "store_migrate.h"
+#include "store_rows.h"
 #include "sql.h"
 
 /* How the store's files looked after the store's own last write: what
@@ -57,15 +59,8 @@ struct store {
 
 static const char schema[] =
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-	"INSERT INTO meta VALUES ('schema_version', '2');"
-	"CREATE TABLE services ("
-	" name TEXT PRIMARY KEY, vip TEXT NOT NULL, proto TEXT NOT NULL,"
-	" port INTEGER NOT NULL, mode TEXT NOT NULL,"
-	" table_size INTEGER NOT NULL, gue_port INTEGER NOT NULL);"
-	"CREATE TABLE backends ("
-	" service TEXT NOT NULL REFERENCES services (name), addr TEXT NOT NULL,"
-	" weight INTEGER NOT NULL, state TEXT NOT NULL,"
-	" PRIMARY KEY (service, addr)) WITHOUT ROWID;"
+	"INSERT INTO meta VALUES ('schema_version', '3');"
+	STORE_SERVICES_TABLE
 	"CREATE TABLE change_log ("
 	" version INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL,"
 	" user TEXT NOT NULL, uid INTEGER NOT NULL,"
@@ -90,7 +85,7 @@ static const char schema[] =
 	"CREATE TRIGGER service_images_no_delete BEFORE DELETE ON service_images"
 	" BEGIN SELECT RAISE(ABORT, 'service_images is append-only'); END;";
 
-_Static_assert(STORE_SCHEMA_VERSION == 2, "update the schema text");
+_Static_assert(STORE_SCHEMA_VERSION == 3, "update the schema text");
 
 /* The log's latest version and the digest it recorded; 0 and the empty
  * state's digest for a new store. */
@@ -123,192 +118,66 @@ static int log_head(sqlite3 *db, uint64_t *version, char digest[65],
 	return 0;
 }
 
-/* One service_add per stored service, so that what was stored passes the
- * very checks a change passes. */
-static json_t *stored_service(sqlite3_stmt *svc, sqlite3_stmt *be)
+/* The rows read into a new model and hashed: straight, or checked
+ * (store_rows.h). NULL with err when out of memory or, checked, when a
+ * row is wrong. */
+static struct model *read_rows(sqlite3 *db, bool checked,
+			       char digest[STORE_DIGEST_LEN], char *err,
+			       size_t len)
 {
-	json_t *backends = json_array();
+	struct model *m = model_new();
 	int rc;
 
-	if (!backends)
-		return NULL;
-	sqlite3_reset(be);
-	sqlite3_bind_text(be, 1, sql_text(svc, 0), -1, SQLITE_TRANSIENT);
-	while ((rc = sqlite3_step(be)) == SQLITE_ROW) {
-		if (json_array_append_new(backends, json_pack(
-				"{s:s, s:I, s:s}", "addr", sql_text(be, 0),
-				"weight", (json_int_t)sqlite3_column_int64(be, 1),
-				"state", sql_text(be, 2))) < 0)
-			break;
-	}
-	if (rc != SQLITE_DONE) {
-		json_decref(backends);
+	if (!m) {
+		sql_fail(err, len, "out of memory");
 		return NULL;
 	}
-	return json_pack("[{s:s, s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:o}]",
-			 "op", "service_add",
-			 "name", sql_text(svc, 0),
-			 "vip", sql_text(svc, 1),
-			 "proto", sql_text(svc, 2),
-			 "port", (json_int_t)sqlite3_column_int64(svc, 3),
-			 "mode", sql_text(svc, 4),
-			 "table_size", (json_int_t)sqlite3_column_int64(svc, 5),
-			 "gue_port", (json_int_t)sqlite3_column_int64(svc, 6),
-			 "backends", backends);
-}
-
-/* One stored backend row into s: 0, or -1 where it does not parse. */
-static int read_backend(sqlite3_stmt *be, struct service *s)
-{
-	int state = backend_state_parse(sql_text(be, 2));
-	struct backend b = { .weight = (uint32_t)sqlite3_column_int64(be, 1) };
-	uint8_t family;
-
-	if (state < 0 || ip_addr_parse(sql_text(be, 0), &b.addr, &family) < 0 ||
-	    family != s->family)
-		return -1;
-	b.state = (uint8_t)state;
-	return service_backend_add(s, &b);
-}
-
-/* One stored service straight into m, without its JSON: 0, or -1 where
- * a row does not parse or clashes with one read before. */
-static int read_service(sqlite3_stmt *svc, sqlite3_stmt *be, struct model *m)
-{
-	struct service tmpl = {
-		.port = (uint16_t)sqlite3_column_int(svc, 3),
-		.table_size = (uint32_t)sqlite3_column_int64(svc, 5),
-		.gue_port = (uint16_t)sqlite3_column_int(svc, 6),
-	};
-	const char *name = sql_text(svc, 0), *proto = sql_text(svc, 2);
-	int mode = service_mode_parse(sql_text(svc, 4)), rc;
-	struct service *s;
-
-	if (strlen(name) >= sizeof(tmpl.name) || mode < 0 ||
-	    ip_addr_parse(sql_text(svc, 1), &tmpl.vip, &tmpl.family) < 0 ||
-	    (strcmp(proto, "tcp") != 0 && strcmp(proto, "udp") != 0))
-		return -1;
-	strcpy(tmpl.name, name);
-	tmpl.proto = strcmp(proto, "tcp") == 0 ? IPPROTO_TCP : IPPROTO_UDP;
-	tmpl.mode = (uint8_t)mode;
-	if (model_find(m, tmpl.name) ||
-	    model_find_vip(m, &tmpl.vip, tmpl.family, tmpl.proto, tmpl.port) ||
-	    !(s = model_add(m, &tmpl)))
-		return -1;
-	sqlite3_reset(be);
-	sqlite3_bind_text(be, 1, tmpl.name, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(be)) == SQLITE_ROW)
-		if (read_backend(be, s) < 0)
-			return -1;
-	return rc == SQLITE_DONE ? 0 : -1;
-}
-
-/* The tables read straight into a model, or NULL where a row does not
- * parse or the whole does not hash to the log's last digest, head. What
- * hashes to a logged digest is what fulcrumd committed, and every commit
- * went through change_apply's checks; this way a store of 10,000 x 100 is
- * read without building and parsing a million JSON objects. */
-static struct model *read_rows(sqlite3 *db, const char *head,
-			       char digest[STORE_DIGEST_LEN])
-{
-	sqlite3_stmt *svc = NULL, *be = NULL;
-	struct model *m = model_new();
-	bool ok = false;
-	int rc = SQLITE_ERROR;
-
-	if (m && sqlite3_prepare_v2(db, "SELECT name, vip, proto, port, mode,"
-				    " table_size, gue_port FROM services", -1,
-				    &svc, NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(db, "SELECT addr, weight, state FROM backends"
-			       " WHERE service = ?1", -1, &be, NULL) == SQLITE_OK) {
-		model_begin(m);
-		while ((rc = sqlite3_step(svc)) == SQLITE_ROW &&
-		       read_service(svc, be, m) == 0)
-			;
-		/* hashed while the services count as touched: on every core */
-		ok = rc == SQLITE_DONE && model_digest(m, digest) == 0 &&
-		     strcmp(digest, head) == 0;
+	model_begin(m);
+	rc = checked ? store_rows_check(db, m, err, len)
+		     : store_rows_read(db, m);
+	/* hashed while the services count as touched: on every core */
+	if (rc == 0 && model_digest(m, digest) < 0)
+		rc = sql_fail(err, len, "out of memory");
+	if (rc < 0) {
+		model_free(m);
+		return NULL;
 	}
-	sqlite3_finalize(svc);
-	sqlite3_finalize(be);
-	if (ok) {
-		model_commit(m);
-		return m;
-	}
-	model_free(m);
-	return NULL;
+	model_commit(m);
+	return m;
 }
 
-/* Reads the tables of db into a new model, checked against the log's last
- * digest: the quick way, else through change_apply, service by service,
- * to say what is wrong. Runs inside the caller's transaction, so that
- * tables and log agree. */
+/* The tables read into a new model, checked against the log's last
+ * digest: straight from the rows, else through change_apply, service by
+ * service, to say what is wrong. What hashes to a logged digest is what
+ * fulcrumd committed, and every commit went through change_apply's
+ * checks. Runs inside the caller's transaction, so that tables and log
+ * agree. */
 static int read_tables(sqlite3 *db, struct model **out, uint64_t *version,
 		       char digest[STORE_DIGEST_LEN], char *err, size_t len)
 {
-	sqlite3_stmt *svc = NULL, *be = NULL;
-	struct model *m = model_new();
-	char head[STORE_DIGEST_LEN], msg[200];
-	int rc = SQLITE_DONE;
+	char head[STORE_DIGEST_LEN];
+	struct model *m;
 
-	if (!m)
-		return sql_fail(err, len, "out of memory");
 	if (log_head(db, version, head, err, len) < 0)
-		goto fail;
-	if ((*out = read_rows(db, head, digest))) {
-		model_free(m);
+		return -1;
+	m = read_rows(db, false, digest, err, len);
+	if (m && strcmp(digest, head) == 0) {
+		*out = m;
 		return 0;
 	}
-	svc = sql_prepare(db, "SELECT name, vip, proto, port, mode, table_size,"
-		      " gue_port FROM services", err, len);
-	be = sql_prepare(db, "SELECT addr, weight, state FROM backends"
-		     " WHERE service = ?1", err, len);
-	if (!svc || !be)
-		goto fail;
-	model_begin(m);
-	while ((rc = sqlite3_step(svc)) == SQLITE_ROW) {
-		json_t *ops = stored_service(svc, be);
-
-		if (!ops) {
-			sql_fail(err, len, "reading stored service '%s': %s",
-			      sql_text(svc, 0), sqlite3_errmsg(db));
-			goto fail;
-		}
-		if (change_apply(m, ops, msg, sizeof(msg)) < 0) {
-			json_decref(ops);
-			sql_fail(err, len, "stored service '%s' is invalid: %s",
-			      sql_text(svc, 0), msg);
-			goto fail;
-		}
-		json_decref(ops);
-	}
-	if (rc != SQLITE_DONE) {
-		sql_db_fail(db, "reading the services", err, len);
-		goto fail;
-	}
-	/* before the commit, while every service read counts as touched:
-	 * the digest then hashes them on every core */
-	if (model_digest(m, digest) < 0) {
-		sql_fail(err, len, "out of memory");
-		goto fail;
-	}
-	model_commit(m);
+	model_free(m);
+	if (!(m = read_rows(db, true, digest, err, len)))
+		return -1;
 	if (strcmp(digest, head) != 0) {
-		sql_fail(err, len, "the stored services hash to %s but the change "
-		      "log says %s at version %" PRIu64 ": the file was changed "
-		      "behind the control plane's back; restore it from the "
-		      "backup or the log", digest, head, *version);
-		goto fail;
+		model_free(m);
+		return sql_fail(err, len, "the stored services hash to %s but "
+				"the change log says %s at version %" PRIu64
+				": the file was changed behind the control "
+				"plane's back; restore it from the backup or "
+				"the log", digest, head, *version);
 	}
-	sqlite3_finalize(svc);
-	sqlite3_finalize(be);
 	*out = m;
 	return 0;
-fail:
-	sqlite3_finalize(svc);
-	sqlite3_finalize(be);
-	model_free(m);
-	return -1;
 }
 
 static int load(struct store *st, char *err, size_t len)
@@ -463,14 +332,17 @@ static int restore(const char *path, const char *backup_path, char *err,
 	return 0;
 }
 
-/* Refreshes the copy unless it is current. A copy ahead of the store means
- * that the store is an older file than the one the copy was made from. */
+static int check_schema(sqlite3 *db, char *err, size_t len);
+
+/* Refreshes the copy unless it is current, in schema as well (the store
+ * may just have been upgraded). A copy ahead of the store means that the
+ * store is an older file than the one the copy was made from. */
 static int check_backup(struct store *st, const char *path, char *err,
 			size_t len)
 {
 	char digest[STORE_DIGEST_LEN], msg[200];
 	uint64_t version = 0;
-	bool readable = false;
+	bool readable = false, same_schema = false;
 	sqlite3 *db;
 
 	if (access(st->backup_path, F_OK) == 0) {
@@ -478,6 +350,8 @@ static int check_backup(struct store *st, const char *path, char *err,
 			     sizeof(msg));
 		readable = db && log_head(db, &version, digest, msg,
 					  sizeof(msg)) == 0;
+		same_schema = readable && check_schema(db, msg,
+						       sizeof(msg)) == 0;
 		sqlite3_close(db);
 	}
 	if (readable && version > st->version)
@@ -486,7 +360,7 @@ static int check_backup(struct store *st, const char *path, char *err,
 			     "an old file put back; move away the one not to "
 			     "keep", st->backup_path, version, path,
 			     st->version, path);
-	if (!readable || version < st->version ||
+	if (!same_schema || version < st->version ||
 	    strcmp(digest, st->digest) != 0)
 		refresh_backup(st);
 	else
@@ -494,31 +368,49 @@ static int check_backup(struct store *st, const char *path, char *err,
 	return 0;
 }
 
-static int check_schema(sqlite3 *db, char *err, size_t len)
+/* The store's schema version into *version: 0, or -1 with err when db
+ * is no store at all. */
+static int schema_of(sqlite3 *db, int *version, char *err, size_t len)
 {
 	sqlite3_stmt *q = sql_prepare(db, "SELECT value FROM meta"
 				  " WHERE key = 'schema_version'", err, len);
-	int version = -1;
 
 	if (!q)
 		return sql_fail(err, len, "not a Fulcrum state store (no meta "
 			     "table)");
-	if (sqlite3_step(q) == SQLITE_ROW)
-		version = sqlite3_column_int(q, 0);
+	*version = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0)
+						 : -1;
 	sqlite3_finalize(q);
-	if (version != STORE_SCHEMA_VERSION) {
-		sql_fail(err, len, "schema version %d is not one this build reads "
-		      "(%d)", version, STORE_SCHEMA_VERSION);
-		errno = ENOTSUP;
-		return -1;
-	}
 	return 0;
 }
 
+/* Whether db is at this build's schema, for reading it as it is. */
+static int check_schema(sqlite3 *db, char *err, size_t len)
+{
+	int version;
+
+	if (schema_of(db, &version, err, len) < 0)
+		return -1;
+	if (version == STORE_SCHEMA_VERSION)
+		return 0;
+	if (version >= STORE_SCHEMA_OLDEST && version < STORE_SCHEMA_VERSION)
+		sql_fail(err, len, "schema version %d is older than this "
+			 "build's (%d): fulcrumd upgrades it when it next "
+			 "opens it", version, STORE_SCHEMA_VERSION);
+	else
+		sql_fail(err, len, "schema version %d is not one this build "
+			 "reads (%d)", version, STORE_SCHEMA_VERSION);
+	errno = ENOTSUP;
+	return -1;
+}
+
+/* A new store gets the schema; an older one is upgraded to it. */
 static int init_schema(sqlite3 *db, char *err, size_t len)
 {
+	char head[STORE_DIGEST_LEN];
 	sqlite3_stmt *q;
-	int tables = -1;
+	uint64_t version;
+	int tables = -1, found;
 
 	if (sql_exec(db, "BEGIN IMMEDIATE", err, len) < 0)
 		return -1;
@@ -536,6 +428,12 @@ static int init_schema(sqlite3 *db, char *err, size_t len)
 			goto fail;
 		return sql_exec(db, "COMMIT", err, len);
 	}
+	if (schema_of(db, &found, err, len) < 0)
+		goto fail;
+	if (found >= STORE_SCHEMA_OLDEST && found < STORE_SCHEMA_VERSION &&
+	    (log_head(db, &version, head, err, len) < 0 ||
+	     store_migrate(db, found, head, err, len) < 0))
+		goto fail;
 	if (check_schema(db, err, len) < 0)
 		goto fail;
 	return sql_exec(db, "COMMIT", err, len);
@@ -966,116 +864,6 @@ out:
 	return rc;
 }
 
-struct writer {
-	sqlite3_stmt *del_backends, *del_service, *ins_service, *ins_backend;
-	sqlite3_stmt *del_backend, *set_backend;
-};
-
-static void writer_finalize(struct writer *w)
-{
-	sqlite3_finalize(w->del_backends);
-	sqlite3_finalize(w->del_service);
-	sqlite3_finalize(w->ins_service);
-	sqlite3_finalize(w->ins_backend);
-	sqlite3_finalize(w->del_backend);
-	sqlite3_finalize(w->set_backend);
-}
-
-/* Binds a backend's address (?2), and with its fields its weight (?3)
- * and state (?4), after the service's name (?1). */
-static void bind_backend(sqlite3_stmt *q, const struct service *s,
-			 const struct backend *b, bool fields)
-{
-	char text[INET6_ADDRSTRLEN];
-
-	sqlite3_bind_text(q, 1, s->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, ip_addr_str(&b->addr, s->family, text,
-					    sizeof(text)), -1, SQLITE_TRANSIENT);
-	if (!fields)
-		return;
-	sqlite3_bind_int(q, 3, b->weight);
-	sqlite3_bind_text(q, 4, backend_state_name(b->state), -1,
-			  SQLITE_STATIC);
-}
-
-/* Rewrites the rows of one service, s (NULL: it is gone), whole. */
-static int rewrite_service(struct writer *w, const char *name,
-			   const struct service *s)
-{
-	char text[INET6_ADDRSTRLEN];
-
-	sqlite3_bind_text(w->del_backends, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(w->del_service, 1, name, -1, SQLITE_STATIC);
-	if (sql_step_done(w->del_backends) < 0 || sql_step_done(w->del_service) < 0)
-		return -1;
-	if (!s)
-		return 0;
-	sqlite3_bind_text(w->ins_service, 1, s->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(w->ins_service, 2,
-			  ip_addr_str(&s->vip, s->family, text, sizeof(text)),
-			  -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(w->ins_service, 3,
-			  s->proto == IPPROTO_TCP ? "tcp" : "udp", -1,
-			  SQLITE_STATIC);
-	sqlite3_bind_int(w->ins_service, 4, s->port);
-	sqlite3_bind_text(w->ins_service, 5, service_mode_name(s->mode), -1,
-			  SQLITE_STATIC);
-	sqlite3_bind_int64(w->ins_service, 6, s->table_size);
-	sqlite3_bind_int(w->ins_service, 7, s->gue_port);
-	if (sql_step_done(w->ins_service) < 0)
-		return -1;
-	for (uint32_t i = 0; i < s->n_backends; i++) {
-		bind_backend(w->ins_backend, s, &s->backends[i], true);
-		if (sql_step_done(w->ins_backend) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-struct row_updates {
-	struct writer *w;
-	const struct service *was, *s;
-};
-
-static int row_update(const struct backend *a, const struct backend *b,
-		      void *arg)
-{
-	struct row_updates *u = arg;
-	sqlite3_stmt *q;
-
-	if (!b)
-		bind_backend(q = u->w->del_backend, u->was, a, false);
-	else if (!a)
-		bind_backend(q = u->w->ins_backend, u->s, b, true);
-	else if (a->weight != b->weight || a->state != b->state)
-		bind_backend(q = u->w->set_backend, u->s, b, true);
-	else
-		return 0;
-	return sql_step_done(q);
-}
-
-/* The rows of a service whose own row stays: only the backends that
- * came, went or changed, so that a change of one backend weight in a
- * service of a hundred writes one row, not two hundred. */
-static int update_backends(struct writer *w, const struct service *was,
-			   const struct service *s)
-{
-	return service_backends_merge(was, s, row_update,
-				      &(struct row_updates){ w, was, s });
-}
-
-/* Writes one touched service's rows: from was, what it was before the
- * change (NULL: new), to what the model holds now. */
-static int write_service(const struct model *m, struct writer *w,
-			 const char *name, const struct service *was)
-{
-	const struct service *s = model_find(m, name);
-
-	if (was && s && service_same_fields(was, s))
-		return update_backends(w, was, s);
-	return rewrite_service(w, name, s);
-}
-
 /* Called once for each name the change under way touched, with what the
  * service was before the change began: its first journal entry's. */
 typedef int (*touched_fn)(const struct model *m, const char *name,
@@ -1103,8 +891,7 @@ static int each_touched(const struct model *m, touched_fn fn, void *arg,
 }
 
 struct touched_writer {
-	struct writer w;
-	sqlite3 *db;
+	struct rows_writer *w;
 	char *err;
 	size_t len;
 };
@@ -1114,44 +901,21 @@ static int write_one(const struct model *m, const char *name,
 {
 	struct touched_writer *t = arg;
 
-	if (write_service(m, &t->w, name, was) < 0)
-		return sql_db_fail(t->db, "writing the services", t->err,
-				   t->len);
-	return 0;
+	(void)was;
+	return rows_writer_put(t->w, name, model_find(m, name), t->err,
+			       t->len);
 }
 
 /* The rows of the services the change under way touched. */
 static int write_touched(const struct model *m, sqlite3 *db, char *err,
 			 size_t len)
 {
-	struct touched_writer t = { .db = db, .err = err, .len = len };
-	struct writer *w = &t.w;
-
-	*w = (struct writer){
-		.del_backends = sql_prepare(db, "DELETE FROM backends"
-					" WHERE service = ?1", err, len),
-		.del_service = sql_prepare(db, "DELETE FROM services"
-				       " WHERE name = ?1", err, len),
-		.ins_service = sql_prepare(db, "INSERT INTO services (name,"
-				       " vip, proto, port, mode, table_size,"
-				       " gue_port) VALUES (?1, ?2, ?3, ?4, ?5,"
-				       " ?6, ?7)", err, len),
-		.ins_backend = sql_prepare(db, "INSERT INTO backends (service,"
-				       " addr, weight, state) VALUES (?1, ?2,"
-				       " ?3, ?4)", err, len),
-		.del_backend = sql_prepare(db, "DELETE FROM backends"
-				       " WHERE service = ?1 AND addr = ?2",
-				       err, len),
-		.set_backend = sql_prepare(db, "UPDATE backends SET weight = ?3,"
-				       " state = ?4 WHERE service = ?1 AND"
-				       " addr = ?2", err, len),
+	struct touched_writer t = {
+		.w = rows_writer_new(db, err, len), .err = err, .len = len,
 	};
-	int rc = -1;
+	int rc = t.w ? each_touched(m, write_one, &t, err, len) : -1;
 
-	if (w->del_backends && w->del_service && w->ins_service &&
-	    w->ins_backend && w->del_backend && w->set_backend)
-		rc = each_touched(m, write_one, &t, err, len);
-	writer_finalize(w);
+	rows_writer_free(t.w);
 	return rc;
 }
 
@@ -1190,34 +954,6 @@ static int append_log(sqlite3 *db, const struct log_row *r, char *err,
 	}
 	sqlite3_finalize(q);
 	return rc;
-}
-
-/* Below this many rows a change always goes to the copy row by row. */
-#define WHOLE_COPY_MIN_ROWS 10000
-
-/* Writing a change to the copy row by row costs more per row than
- * copying the store's pages does: a change that rewrites much of the
- * store, such as one apply of ten thousand services, is copied whole
- * instead (in this session's benchmark the row-by-row copy made that
- * apply take a third longer). */
-static bool cheaper_whole(const struct model *m)
-{
-	size_t touched = 0, all = 0;
-
-	for (size_t i = 0; i < model_n_touched(m); i++) {
-		const struct service *s = model_find(m, model_touched(m, i));
-
-		touched += 1 + (s ? s->n_backends : 0);
-	}
-	if (touched <= WHOLE_COPY_MIN_ROWS)
-		return false;
-	for (size_t i = 0; i <= m->by_name.mask; i++) {
-		const struct service *s = m->by_name.slots[i].item;
-
-		if (s)
-			all += 1 + s->n_backends;
-	}
-	return touched * 4 > all;
 }
 
 /* The change just committed to the store, made to the copy as well: the
@@ -1363,8 +1099,7 @@ int store_commit_then(struct store *st, const struct change_meta *meta,
 	}
 	/* before model_commit: the copy is written from what it touched */
 	backed_up = !st->backup_path ||
-		    (!cheaper_whole(st->model) &&
-		     backup_change(st, &row, was_digest) == 0);
+		    backup_change(st, &row, was_digest) == 0;
 	model_commit(st->model);
 	free(t.text);
 	if (!backed_up && refresh_backup(st) < 0) {

@@ -30,7 +30,7 @@
 
 #include "ip_addr.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_DIGEST_LEN 65          /* SHA-256 in hex, with the NUL */
 
 /* store_commit's outcomes besides -1 (refused, nothing changed). */

@@ -2139,7 +2139,7 @@ static void test_heal_rows_deleted(void **state)
 	assert_int_equal(files_set_aside(e), 0);    /* nothing happened yet */
 
 	/* a maintenance script run against the wrong store */
-	sql_behind_back(e, "DELETE FROM backends WHERE service = 'dns'");
+	sql_behind_back(e, "DELETE FROM services WHERE name = 'dns'");
 	commit_ok(e, CHANGE("{\"op\": \"backend_add\", \"service\": \"web\","
 			    " \"addr\": \"10.0.1.11\", \"weight\": 1}"));
 	assert_int_equal(store_version(e->d.store), 3);
@@ -2220,6 +2220,7 @@ static void test_heal_from_memory(void **state)
 static void test_heal_at_start(void **state)
 {
 	struct env *e = *state;
+	char fix[80];
 	bool healed;
 
 	commit_ok(e, CHANGE(ADD_WEB));
@@ -2253,8 +2254,9 @@ static void test_heal_at_start(void **state)
 	assert_int_equal(access(e->d.cfg.store, F_OK), 0);
 	assert_int_equal(files_set_aside(e), 1);
 	/* for the teardown */
-	sql_behind_back(e, "UPDATE meta SET value = '2'"
-			" WHERE key = 'schema_version'");
+	snprintf(fix, sizeof(fix), "UPDATE meta SET value = '%d'"
+		 " WHERE key = 'schema_version'", STORE_SCHEMA_VERSION);
+	sql_behind_back(e, fix);
 	e->d.store = store_open(e->d.cfg.store, e->d.cfg.backup, err,
 				sizeof(err));
 	assert_non_null(e->d.store);

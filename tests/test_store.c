@@ -662,6 +662,47 @@ static void test_log_append_only(void **state)
 	assert_int_equal(store_version(e->st), 2);
 }
 
+/* Rewrites, behind the store's back, the stored row of service name with
+ * every backend's weight and state set, byte for byte as a shell with a
+ * blob editor could. */
+static void tamper_backends(const char *path, const char *name,
+			    unsigned int weight, unsigned int state)
+{
+	struct service s;
+	unsigned char *image;
+	sqlite3_stmt *q;
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT image FROM services"
+					    " WHERE name = ?1", -1, &q, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(service_image_read(sqlite3_column_blob(q, 0),
+					    (size_t)sqlite3_column_bytes(q, 0),
+					    &s), 0);
+	sqlite3_finalize(q);
+	for (uint32_t i = 0; i < s.n_backends; i++) {
+		s.backends[i].weight = (uint16_t)weight;
+		s.backends[i].state = (uint8_t)state;
+	}
+	image = malloc(service_image_size(&s));
+	assert_non_null(image);
+	service_image_write(&s, image);
+	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE services SET image = ?2"
+					    " WHERE name = ?1", -1, &q, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 2, image, (int)service_image_size(&s),
+			  SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(q), SQLITE_DONE);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	free(image);
+	free(s.backends);
+}
+
 /* A service changed behind the store's back no longer hashes to the
  * digest the log recorded: the store refuses to open rather than serve
  * it. */
@@ -673,31 +714,28 @@ static void test_tampering_detected(void **state)
 	commit(e->st, web);
 	store_close(e->st);
 	e->st = NULL;
-	assert_int_equal(sqlite3_open(e->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "UPDATE backends SET weight = 7",
-				      NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	tamper_backends(e->path, "web", 7, BACKEND_ACTIVE);
 	assert_null(store_open(e->path, NULL, err, sizeof(err)));
 	assert_non_null(strstr(err, "the change log says"));
 
-	assert_int_equal(sqlite3_open(e->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "UPDATE backends SET weight = 0",
-				      NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	tamper_backends(e->path, "web", 0, BACKEND_ACTIVE);
 	assert_null(store_open(e->path, NULL, err, sizeof(err)));
 	assert_non_null(strstr(err, "stored service 'web' is invalid: op 0 "
 			       "(service_add): 'backends[0].weight': 0 is "
 			       "outside"));
 
-	/* a row the quick read cannot even parse: the checked read says
-	 * what is wrong with it */
+	/* a row the quick read cannot even parse: the checked read names it */
+	tamper_backends(e->path, "web", 1, 200);
+	assert_null(store_open(e->path, NULL, err, sizeof(err)));
+	assert_non_null(strstr(err, "stored service 'web' is damaged"));
+
+	/* the image of another service in its row */
 	assert_int_equal(sqlite3_open(e->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "UPDATE backends SET weight = 1,"
-				      " state = 'bogus'", NULL, NULL, NULL),
-			 SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "UPDATE services SET name = 'www'",
+				      NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	assert_null(store_open(e->path, NULL, err, sizeof(err)));
-	assert_non_null(strstr(err, "unknown state 'bogus'"));
+	assert_non_null(strstr(err, "stored service 'www' is damaged"));
 }
 
 /* Rows deleted behind the store's back just before a change (after the
@@ -720,12 +758,11 @@ static void test_commit_finds_rows_deleted(void **state)
 	assert_int_equal(store_check(e->st, why, sizeof(why)), 0);
 	/* a reader leaves it be */
 	assert_int_equal(sqlite3_open(e->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "SELECT count(*) FROM backends",
+	assert_int_equal(sqlite3_exec(db, "SELECT count(*) FROM services",
 				      NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(store_check(e->st, why, sizeof(why)), 0);
-	assert_int_equal(sqlite3_exec(db, "DELETE FROM backends WHERE addr != "
-				      "'10.0.1.1'", NULL, NULL, NULL),
-			 SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DELETE FROM services", NULL, NULL,
+				      NULL), SQLITE_OK);
 	sqlite3_close(db);
 
 	assert_int_equal(store_commit(e->st, &meta, ops, &version, err,
@@ -1295,11 +1332,33 @@ static void test_backup(void **state)
 	store_close(b);
 }
 
+/* Column c of the row q is at as text, a blob in hex. */
+static char *column_text(sqlite3_stmt *q, int c)
+{
+	const unsigned char *b = sqlite3_column_blob(q, c);
+	size_t n = (size_t)sqlite3_column_bytes(q, c);
+	char *out;
+
+	if (sqlite3_column_type(q, c) != SQLITE_BLOB) {
+		out = strdup((const char *)(sqlite3_column_text(q, c) ?
+					    sqlite3_column_text(q, c) :
+					    (const unsigned char *)""));
+		assert_non_null(out);
+		return out;
+	}
+	out = malloc(2 * n + 1);
+	assert_non_null(out);
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", b[i]);
+	out[2 * n] = '\0';
+	return out;
+}
+
 /* Every row of the tables at path, in key order, as text. */
 static char *rows_of(const char *path)
 {
 	static const char *const tables[] = {
-		"meta", "services", "backends", "change_log",
+		"meta", "services", "change_log", "service_images",
 	};
 	size_t cap = 1 << 16, len = 0;
 	char *out = calloc(1, cap);
@@ -1318,17 +1377,18 @@ static char *rows_of(const char *path)
 				 SQLITE_OK);
 		while (sqlite3_step(q) == SQLITE_ROW) {
 			for (int c = 0; c < sqlite3_column_count(q); c++) {
-				const char *v = (const char *)sqlite3_column_text(q, c);
-				size_t n = strlen(v ? v : "") + 2;
+				char *v = column_text(q, c);
+				size_t n = strlen(v) + 2;
 
 				while (len + n + 1 > cap) {
 					out = realloc(out, cap *= 2);
 					assert_non_null(out);
 				}
 				len += (size_t)snprintf(out + len, cap - len,
-							"%s%c", v ? v : "",
+							"%s%c", v,
 							c + 1 < sqlite3_column_count(q) ?
 							'|' : '\n');
+				free(v);
 			}
 		}
 		sqlite3_finalize(q);
@@ -1345,6 +1405,154 @@ static void assert_same_rows(const char *a, const char *b)
 		fail_msg("%s and %s differ:\n%s\n--\n%s", a, b, x, y);
 	free(x);
 	free(y);
+}
+
+/* The store at path rewritten in schema 2's tables, a row per service
+ * and per backend as text, from state (store_state's JSON): a store as
+ * the build before the services were kept whole left it. */
+static void write_schema_2(const char *path, const json_t *state)
+{
+	const json_t *svc, *b;
+	sqlite3_stmt *ins_s, *ins_b;
+	size_t i, j;
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN; DROP TABLE services;"
+		"CREATE TABLE services (name TEXT PRIMARY KEY, vip TEXT NOT NULL,"
+		" proto TEXT NOT NULL, port INTEGER NOT NULL, mode TEXT NOT NULL,"
+		" table_size INTEGER NOT NULL, gue_port INTEGER NOT NULL);"
+		"CREATE TABLE backends (service TEXT NOT NULL REFERENCES"
+		" services (name), addr TEXT NOT NULL, weight INTEGER NOT NULL,"
+		" state TEXT NOT NULL, PRIMARY KEY (service, addr))"
+		" WITHOUT ROWID;"
+		"UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+		NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO services VALUES"
+					    " (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+					    -1, &ins_s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO backends VALUES"
+					    " (?1, ?2, ?3, ?4)", -1, &ins_b,
+					    NULL), SQLITE_OK);
+	json_array_foreach(json_object_get(state, "services"), i, svc) {
+		static const char *const text[] = { "name", "vip", "proto",
+			NULL, "mode" };
+		const char *name = json_string_value(json_object_get(svc, "name"));
+
+		for (int c = 0; c < 5; c++)
+			if (text[c])
+				sqlite3_bind_text(ins_s, c + 1, json_string_value(
+					json_object_get(svc, text[c])), -1,
+					SQLITE_TRANSIENT);
+		sqlite3_bind_int64(ins_s, 4, json_integer_value(
+					   json_object_get(svc, "port")));
+		sqlite3_bind_int64(ins_s, 6, json_integer_value(
+					   json_object_get(svc, "table_size")));
+		sqlite3_bind_int64(ins_s, 7, json_integer_value(
+					   json_object_get(svc, "gue_port")));
+		assert_int_equal(sqlite3_step(ins_s), SQLITE_DONE);
+		sqlite3_reset(ins_s);
+		json_array_foreach(json_object_get(svc, "backends"), j, b) {
+			sqlite3_bind_text(ins_b, 1, name, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(ins_b, 2, json_string_value(
+				json_object_get(b, "addr")), -1, SQLITE_TRANSIENT);
+			sqlite3_bind_int64(ins_b, 3, json_integer_value(
+				json_object_get(b, "weight")));
+			sqlite3_bind_text(ins_b, 4, json_string_value(
+				json_object_get(b, "state")), -1, SQLITE_TRANSIENT);
+			assert_int_equal(sqlite3_step(ins_b), SQLITE_DONE);
+			sqlite3_reset(ins_b);
+		}
+	}
+	sqlite3_finalize(ins_s);
+	sqlite3_finalize(ins_b);
+	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static int schema_at(const char *path)
+{
+	sqlite3_stmt *q;
+	sqlite3 *db;
+	int v = -1;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE"
+					    " key = 'schema_version'", -1, &q,
+					    NULL), SQLITE_OK);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		v = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return v;
+}
+
+static void sql_at(const char *path, const char *sql)
+{
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
+/* A store of schema 2 (and its backup) is upgraded in place when it is
+ * opened for writing: the same state, version, digest and log, the backup
+ * copied anew in the new schema. Read-only readers, which cannot upgrade
+ * it, say so; one changed behind the control plane's back is refused and
+ * left at schema 2, as it was found. */
+static void test_upgrade_from_schema_2(void **state)
+{
+	struct env *e = *state;
+	char before[STORE_DIGEST_LEN], after[STORE_DIGEST_LEN];
+	json_t *was, *log_was, *log_now;
+	uint64_t version = 0;
+
+	commit(e->st, web);
+	commit(e->st, dns);
+	commit(e->st, six);
+	was = state_of(e->st);
+	store_digest(e->st, before);
+	log_was = store_history(e->st, 0, 0, err, sizeof(err));
+	assert_non_null(log_was);
+	store_close(e->st);
+	e->st = NULL;
+	write_schema_2(e->path, was);
+	write_schema_2(e->backup, was);
+	assert_int_equal(schema_at(e->path), 2);
+
+	assert_null(store_read_state(e->path, &version, after, err,
+				     sizeof(err)));
+	assert_non_null(strstr(err, "schema version 2 is older than this "
+			       "build's"));
+
+	sql_at(e->path, "UPDATE backends SET weight = weight + 1"
+	       " WHERE addr = '10.0.1.20'");
+	assert_null(store_open(e->path, NULL, err, sizeof(err)));
+	assert_non_null(strstr(err, "schema 2: the stored services hash to"));
+	assert_int_equal(schema_at(e->path), 2);
+	sql_at(e->path, "UPDATE backends SET weight = weight - 1"
+	       " WHERE addr = '10.0.1.20'");
+
+	reopen(e);
+	assert_int_equal(schema_at(e->path), STORE_SCHEMA_VERSION);
+	assert_int_equal(store_version(e->st), 3);
+	store_digest(e->st, after);
+	assert_string_equal(before, after);
+	assert_state_services(e->st, was);
+	log_now = store_history(e->st, 0, 0, err, sizeof(err));
+	assert_true(json_equal(log_was, log_now));
+	assert_int_equal(schema_at(e->backup), STORE_SCHEMA_VERSION);
+	assert_same_rows(e->path, e->backup);
+	commit(e->st, "[{\"op\": \"service_del\", \"name\": \"dns\"}]");
+	reopen(e);
+	assert_int_equal(store_version(e->st), 4);
+	assert_same_rows(e->path, e->backup);
+	json_decref(was);
+	json_decref(log_was);
+	json_decref(log_now);
 }
 
 /* The newest version in the change log of the store at path. */
@@ -1523,7 +1731,7 @@ static void test_backup_changed_behind_back(void **state)
 	for (size_t i = 0; i < 3; i++)
 		commit(e->st, steps[i]);
 	assert_int_equal(sqlite3_open(e->backup, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "DELETE FROM backends", NULL, NULL,
+	assert_int_equal(sqlite3_exec(db, "DELETE FROM services", NULL, NULL,
 				      NULL), SQLITE_OK);
 	sqlite3_close(db);
 	commit(e->st, steps[3]);
@@ -1892,14 +2100,10 @@ static void test_read_state_refuses_tampered(void **state)
 	struct snapshot db;
 	uint64_t version = 0;
 	char path[160];
-	sqlite3 *db_conn;
 	FILE *f;
 
 	commit(e->st, web);
-	assert_int_equal(sqlite3_open(e->path, &db_conn), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db_conn, "UPDATE backends SET weight = 7",
-				      NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db_conn);
+	tamper_backends(e->path, "web", 7, BACKEND_ACTIVE);
 	assert_null(store_read_state(e->path, &version, digest, err, sizeof(err)));
 	assert_non_null(strstr(err, "the change log says"));
 
@@ -1938,6 +2142,7 @@ int main(void)
 		T(test_version_monotonic),
 		T(test_log_append_only),
 		T(test_tampering_detected),
+		T(test_upgrade_from_schema_2),
 		T(test_commit_finds_rows_deleted),
 		T(test_deleted_service_in_history),
 		T(test_state_at),

@@ -41,7 +41,7 @@ delete_rows() {
 	$PY - "$STORE" <<'PYEOF'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
-db.execute("DELETE FROM backends WHERE addr != '10.99.0.11'")
+db.execute("DELETE FROM services")
 db.commit()
 db.close()
 PYEOF
