@@ -1,6 +1,7 @@
-/* A service as the store keeps it in its history of before-images
- * (store.c, service_images): what a service was just before a change
- * touched it, in a fixed binary layout rather than JSON, so that a restore
+/* A service as the store keeps it: its current row (store_rows.h) and,
+ * in its history of before-images (store.c, service_images), what it was
+ * just before a change touched it, in a fixed binary layout rather than
+ * JSON, so that a restore
  * reads back ten thousand services of a hundred backends in milliseconds
  * instead of parsing a million JSON objects. The layout is the store's
  * file format: little-endian, versioned by its first byte, never changed

@@ -890,6 +890,60 @@ static int each_touched(const struct model *m, touched_fn fn, void *arg,
 	return rc;
 }
 
+/* A reader's service into m: 0, or -1 where it clashes with one added
+ * before or a field does not parse. */
+static int import_service(struct model *m, const struct store_service *in)
+{
+	struct service tmpl = {
+		.vip = in->vip, .family = in->family, .proto = in->proto,
+		.port = in->port, .table_size = in->table_size,
+		.gue_port = in->gue_port,
+	};
+	int mode = service_mode_parse(in->mode);
+	struct service *s;
+
+	if (mode < 0 || strlen(in->name) >= sizeof(tmpl.name) ||
+	    model_find(m, in->name) ||
+	    model_find_vip(m, &in->vip, in->family, in->proto, in->port))
+		return -1;
+	strcpy(tmpl.name, in->name);
+	tmpl.mode = (uint8_t)mode;
+	if (!(s = model_add(m, &tmpl)))
+		return -1;
+	for (uint32_t i = 0; i < in->n_backends; i++) {
+		int state = backend_state_parse(in->backends[i].state);
+		struct backend b = {
+			.addr = in->backends[i].addr,
+			.weight = in->backends[i].weight,
+			.state = (uint8_t)state,
+		};
+
+		if (state < 0 || service_backend_add(s, &b) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int store_services_digest(const struct store_service *v, size_t n,
+			  char out[STORE_DIGEST_LEN], char *err, size_t len)
+{
+	struct model *m = model_new();
+	int rc = m ? 0 : sql_fail(err, len, "out of memory");
+
+	if (m)
+		model_begin(m);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		if (import_service(m, &v[i]) < 0)
+			rc = sql_fail(err, len, "service '%s' clashes with another "
+				      "or has a field or backend that is not "
+				      "valid", v[i].name);
+	/* hashed while every service counts as touched: on every core */
+	if (rc == 0 && model_digest(m, out) < 0)
+		rc = sql_fail(err, len, "out of memory");
+	model_free(m);
+	return rc;
+}
+
 struct touched_writer {
 	struct rows_writer *w;
 	char *err;

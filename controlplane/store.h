@@ -150,6 +150,14 @@ struct store_service {
 typedef int (*store_service_fn)(const struct store_service *s, size_t i,
 				void *arg);
 
+/* The digest store_digest would give for a store holding just the n
+ * services of v: how the dataplane labels what its tables run, hashed
+ * where they are rather than sent to fulcrumd as JSON. 0, or -1 with err
+ * where two clash (a name, a VIP, a backend twice) or a mode or state
+ * does not parse. */
+int store_services_digest(const struct store_service *v, size_t n,
+			  char out[STORE_DIGEST_LEN], char *err, size_t len);
+
 /* store_read_state for a reader that wants the services rather than
  * JSON, such as the dataplane starting on a store of many: the same read
  * and the same checks, then fn for each service, sorted by name, with

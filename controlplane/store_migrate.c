@@ -10,6 +10,10 @@
 #include "store.h"
 #include "store_rows.h"
 
+/* Each upgrade writes the tables of schema 3 (store_rows.h): a later
+ * schema must chain its own step after these. */
+_Static_assert(STORE_SCHEMA_VERSION == 3, "chain an upgrade from schema 3");
+
 /* Schema 2: a row per service and a row per backend, as text. */
 
 static int v2_backend(sqlite3_stmt *be, struct service *s)

@@ -234,27 +234,65 @@ static bool in_log(struct store *st, uint64_t v, const char *digest)
 	       strcmp(logged, digest) == 0;
 }
 
+/* A dataplane that answered but could not hash its tables */
+#define DIGEST_INVALID 1
+
+/* The version the dataplane runs and the digest of its tables, hashed
+ * there from the tables themselves (control.h): 0, DIGEST_INVALID, or -1
+ * when there is no usable answer; err says why. */
+static int live_digest(struct sync *s, uint64_t *version,
+		       char digest[STORE_DIGEST_LEN], char *err,
+		       size_t err_len)
+{
+	json_t *req = json_pack("{s:s}", "cmd", "digest");
+	json_t *resp = req ? jsonline_call(s->socket, req, SYNC_MAX_RESPONSE,
+					   err, err_len) : NULL;
+	json_t *v = json_object_get(resp, "version");
+	const char *d = json_string_value(json_object_get(resp, "digest"));
+	int rc = 0;
+
+	json_decref(req);
+	if (!resp) {
+		if (!req)
+			snprintf(err, err_len, "out of memory");
+		return -1;
+	}
+	if (!json_is_true(json_object_get(resp, "ok"))) {
+		snprintf(err, err_len, "%s", json_string_value(json_object_get(
+			resp, "error")) ?: "refused, without saying why");
+		rc = DIGEST_INVALID;
+	} else if (!json_is_integer(v) || json_integer_value(v) < 0 || !d ||
+		   strlen(d) != STORE_DIGEST_LEN - 1) {
+		snprintf(err, err_len, "dataplane: its digest answer has no "
+			 "version or no digest");
+		rc = -1;
+	} else {
+		*version = (uint64_t)json_integer_value(v);
+		memcpy(digest, d, STORE_DIGEST_LEN);
+	}
+	json_decref(resp);
+	return rc;
+}
+
 /* Reads the dataplane and sets the status from what it runs; pushes
  * nothing. */
 static void check(struct sync *s, struct store *st)
 {
 	char err[512], digest[STORE_DIGEST_LEN];
-	uint64_t v;
-	json_t *live = sync_live_state(s, &v, err, sizeof(err));
+	uint64_t v = 0;
+	int rc = live_digest(s, &v, s->dp_digest, err, sizeof(err));
 
-	if (!live) {
+	if (rc < 0) {
 		s->status = SYNC_UNREACHABLE;
 		snprintf(s->note, sizeof(s->note), "%s", err);
 		return;
 	}
-	if (sync_digest(live, s->dp_digest, err, sizeof(err)) < 0) {
+	if (rc == DIGEST_INVALID) {
 		s->status = SYNC_HOLD;
 		snprintf(s->note, sizeof(s->note), "its state is not valid: %s",
 			 err);
-		json_decref(live);
 		return;
 	}
-	json_decref(live);
 	s->dp_version = v;
 	store_digest(st, digest);
 	if (strcmp(digest, s->dp_digest) == 0 && v == store_version(st)) {

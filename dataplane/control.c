@@ -16,6 +16,7 @@
 #include "fwd_delta.h"
 #include "fwd_update.h"
 #include "jsonline.h"
+#include "state_digest.h"
 #include "state_json.h"
 #include "stats.h"
 
@@ -249,6 +250,18 @@ static json_t *apply(struct dataplane *dp, const json_t *req)
 			 "changed", ok);
 }
 
+/* The version and the digest of what the tables run, hashed from them
+ * rather than the label the last push gave them. */
+static json_t *live_digest(struct dataplane *dp)
+{
+	char digest[STORE_DIGEST_LEN], err[256];
+
+	if (state_digest(dp->fwd, digest, err, sizeof(err)) < 0)
+		return refuse("digest: %s", err);
+	return json_pack("{s:b, s:I, s:s}", "ok", 1, "version",
+			 (json_int_t)dp->version, "digest", digest);
+}
+
 json_t *control_handle(struct dataplane *dp, const json_t *req)
 {
 	const char *cmd = json_string_value(json_object_get(req, "cmd"));
@@ -261,11 +274,14 @@ json_t *control_handle(struct dataplane *dp, const json_t *req)
 		return json_pack("{s:b, s:I, s:o}", "ok", 1, "version",
 				 (json_int_t)dp->version, "services",
 				 state_json_dump(dp->fwd));
+	if (strcmp(cmd, "digest") == 0)
+		return live_digest(dp);
 	if (strcmp(cmd, "stats") == 0)
 		return json_pack("{s:b, s:o}", "ok", 1, "stats", stats_json(dp));
 	if (strcmp(cmd, "apply") == 0)
 		return apply(dp, req);
-	return refuse("unknown cmd '%s' (status, state, stats, apply)", cmd);
+	return refuse("unknown cmd '%s' (status, state, digest, stats, apply)",
+		      cmd);
 }
 
 static bool respond(int fd, json_t *resp)

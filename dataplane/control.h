@@ -8,6 +8,8 @@
  *   {"cmd": "status"}  -> {"ok": true, "protocol": 1, "version": N,
  *                          "services": n, "workers": n, "ports": [...]}
  *   {"cmd": "state"}   -> {"ok": true, "version": N, "services": [...]}
+ *   {"cmd": "digest"}  -> {"ok": true, "version": N, "digest": D}
+ *                         (D hashed from the live tables: state_digest.h)
  *   {"cmd": "stats"}   -> {"ok": true, "stats": {...}}  (stats.h)
  *   {"cmd": "apply", "version": N, "services": [...], "approved": false,
  *    "digest": D, "expect": {"version": V, "digest": E}}

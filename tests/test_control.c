@@ -20,6 +20,7 @@
 #include "dataplane.h"
 #include "fixture.h"
 #include "state_json.h"
+#include "store.h"
 #include "test_env.h"
 
 #define D1 "1111111111111111111111111111111111111111111111111111111111111111"
@@ -315,6 +316,63 @@ static void test_delta_apply(void **state)
 	assert_stat_ids_unique(e);
 }
 
+/* The digest of a store that holds services: committed to a new store as
+ * one service_add each, the way fulcrumd's store hashes them. */
+static void store_digest_of(const json_t *services, char out[STORE_DIGEST_LEN])
+{
+	struct change_meta meta = { .user = "test" };
+	char dir[] = "/tmp/fulcrum-control-XXXXXX", path[64], err[512];
+	json_t *ops = json_array(), *svc;
+	struct store *st;
+	uint64_t v = 0;
+	size_t i;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/state.db", dir);
+	json_array_foreach(services, i, svc) {
+		json_t *op = json_copy((json_t *)svc);
+
+		json_object_set_new(op, "op", json_string("service_add"));
+		json_array_append_new(ops, op);
+	}
+	st = store_open(path, NULL, err, sizeof(err));
+	assert_non_null(st);
+	if (store_commit(st, &meta, ops, &v, err, sizeof(err)) != STORE_OK)
+		fail_msg("%s", err);
+	store_digest(st, out);
+	store_close(st);
+	json_decref(ops);
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	assert_int_equal(system(path), 0);
+}
+
+/* "digest" hashes the live tables themselves, to what fulcrumd's store
+ * gives for the services "state" tells: backends in any order, draining
+ * ones and an IPv6 service included. */
+static void test_digest_of_live_tables(void **state)
+{
+	struct env *e = *state;
+	char want[STORE_DIGEST_LEN];
+	json_t *resp;
+
+	assert_applied(ask(e, "{\"cmd\": \"apply\", \"version\": 4,"
+		" \"services\": [" SVC("web", "10.0.0.100", BE("10.0.0.12") ", "
+		BE("10.0.0.10") ", {\"addr\": \"10.0.0.11\", \"weight\": 3,"
+		" \"state\": \"draining\"}") ", {\"name\": \"six\", \"vip\":"
+		" \"fd00::100\", \"proto\": \"udp\", \"port\": 53, \"mode\": \"ipip\","
+		" \"table_size\": 1009, \"backends\": [{\"addr\": \"fd00::2\"},"
+		" {\"addr\": \"fd00::1\", \"weight\": 2}]}]}"), true);
+	resp = ask(e, "{\"cmd\": \"state\"}");
+	store_digest_of(json_object_get(resp, "services"), want);
+	json_decref(resp);
+	resp = ask(e, "{\"cmd\": \"digest\"}");
+	assert_true(json_is_true(json_object_get(resp, "ok")));
+	assert_int_equal(json_integer_value(json_object_get(resp, "version")), 4);
+	assert_string_equal(json_string_value(json_object_get(resp, "digest")),
+			    want);
+	json_decref(resp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -322,6 +380,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_delta_apply, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_digest_of_live_tables,
+						setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -32,10 +32,10 @@
 #include "model.h"
 #include "plan.h"
 
-/* A dataplane that answers "state" with what it was given and "apply"
- * by taking the pushed state, keeping every apply it got; a conditional
- * apply it refuses, as the real one does, unless it runs the version and
- * digest expected. */
+/* A dataplane that answers "state" with what it was given, "digest" with
+ * its hash, and "apply" by taking the pushed state, keeping every apply it
+ * got; a conditional apply it refuses, as the real one does, unless it
+ * runs the version and digest expected. */
 struct fake_dp {
 	pthread_t thread;
 	int lfd;
@@ -46,7 +46,7 @@ struct fake_dp {
 	json_t *services;
 	json_t *applied;        /* the apply requests, in order, each with
 				 * the services it left live as "result" */
-	unsigned int n_state;   /* "state" requests answered */
+	unsigned int n_state;   /* "state" and "digest" requests answered */
 	bool no_delta;          /* as an older dataplane: whole states only */
 	char path[DAEMON_TEXT_LEN];
 };
@@ -344,6 +344,18 @@ static json_t *fake_answer(struct fake_dp *f, const json_t *req)
 		f->n_state++;
 		resp = json_pack("{s:b, s:I, s:O}", "ok", 1, "version",
 				 f->version, "services", f->services);
+	} else if (cmd && strcmp(cmd, "digest") == 0 &&
+		   json_is_null(f->services)) {
+		resp = json_pack("{s:b, s:I}", "ok", 1, "version", f->version);
+	} else if (cmd && strcmp(cmd, "digest") == 0) {
+		/* as the dataplane hashes its tables (state_digest.h) */
+		char live[STORE_DIGEST_LEN], why[256];
+
+		f->n_state++;
+		resp = sync_digest(f->services, live, why, sizeof(why)) == 0 ?
+		       json_pack("{s:b, s:I, s:s}", "ok", 1, "version",
+				 f->version, "digest", live) :
+		       json_pack("{s:b, s:s}", "ok", 0, "error", why);
 	} else if (cmd && strcmp(cmd, "apply") == 0 && expect &&
 		   !(f->digest[0] && json_integer_value(json_object_get(
 				expect, "version")) == f->version &&
@@ -1639,8 +1651,9 @@ static void test_sync_failed_adopt_keeps_hold(void **state)
 	assert_int_equal(fake_n_applied(f), 0);
 }
 
-/* A dataplane whose state answer lacks its services is not reconciled
- * with, adopted from, nor pushed to, and every refusal says why. */
+/* A dataplane whose state answer lacks its services, and whose digest
+ * answer its digest, is not reconciled with, adopted from, nor pushed to,
+ * and every refusal says why. */
 static void test_sync_bad_state_answer(void **state)
 {
 	struct env *e = *state;
@@ -1651,13 +1664,13 @@ static void test_sync_bad_state_answer(void **state)
 	f = fake_start(e, 3, "null");
 	r = ask_ok(e, "{\"cmd\": \"status\"}");
 	assert_string_equal(str_at(r, "dataplane.sync"), "unreachable");
-	assert_non_null(strstr(str_at(r, "dataplane.note"), "no services"));
+	assert_non_null(strstr(str_at(r, "dataplane.note"), "no digest"));
 	json_decref(r);
 	assert_refused(e, "{\"cmd\": \"adopt\", \"env\": \"production\"}",
 		       "adopt: ", "no services", NULL);
 	r = ask_ok(e, CHANGE(ADD_DNS));
 	assert_true(json_is_false(json_object_get(r, "live")));
-	assert_non_null(strstr(str_at(r, "note"), "no services"));
+	assert_non_null(strstr(str_at(r, "note"), "no digest"));
 	json_decref(r);
 	assert_int_equal(fake_n_applied(f), 0);
 }

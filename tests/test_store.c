@@ -1335,10 +1335,11 @@ static void test_backup(void **state)
 /* Column c of the row q is at as text, a blob in hex. */
 static char *column_text(sqlite3_stmt *q, int c)
 {
-	const unsigned char *b = sqlite3_column_blob(q, c);
-	size_t n = (size_t)sqlite3_column_bytes(q, c);
+	const unsigned char *b;
+	size_t n;
 	char *out;
 
+	/* the type first: reading a column converts it */
 	if (sqlite3_column_type(q, c) != SQLITE_BLOB) {
 		out = strdup((const char *)(sqlite3_column_text(q, c) ?
 					    sqlite3_column_text(q, c) :
@@ -1346,6 +1347,8 @@ static char *column_text(sqlite3_stmt *q, int c)
 		assert_non_null(out);
 		return out;
 	}
+	b = sqlite3_column_blob(q, c);
+	n = (size_t)sqlite3_column_bytes(q, c);
 	out = malloc(2 * n + 1);
 	assert_non_null(out);
 	for (size_t i = 0; i < n; i++)
