@@ -243,6 +243,14 @@ struct service *model_add(struct model *m, const struct service *tmpl)
 	return s;
 }
 
+struct service *model_add_if_free(struct model *m, const struct service *s)
+{
+	if (model_find(m, s->name) ||
+	    model_find_vip(m, &s->vip, s->family, s->proto, s->port))
+		return NULL;
+	return model_add(m, s);
+}
+
 static struct service *service_copy(const struct service *orig, uint64_t gen)
 {
 	struct service *s = malloc(sizeof(*s));

@@ -110,6 +110,9 @@ const struct service *model_find_vip(const struct model *m,
 /* Takes a copy of s, whose name and VIP must be free, with no backends.
  * Returns the model's copy, or NULL when out of memory. */
 struct service *model_add(struct model *m, const struct service *s);
+/* model_add for a service read back from storage, which may clash: NULL
+ * also where its name or VIP is taken. */
+struct service *model_add_if_free(struct model *m, const struct service *s);
 /* A copy of the named service that the change under way may modify; NULL
  * when there is no such service or no memory (errno tells which). */
 struct service *model_edit(struct model *m, const char *name);

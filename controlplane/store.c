@@ -902,13 +902,11 @@ static int import_service(struct model *m, const struct store_service *in)
 	int mode = service_mode_parse(in->mode);
 	struct service *s;
 
-	if (mode < 0 || strlen(in->name) >= sizeof(tmpl.name) ||
-	    model_find(m, in->name) ||
-	    model_find_vip(m, &in->vip, in->family, in->proto, in->port))
+	if (mode < 0 || strlen(in->name) >= sizeof(tmpl.name))
 		return -1;
 	strcpy(tmpl.name, in->name);
 	tmpl.mode = (uint8_t)mode;
-	if (!(s = model_add(m, &tmpl)))
+	if (!(s = model_add_if_free(m, &tmpl)))
 		return -1;
 	for (uint32_t i = 0; i < in->n_backends; i++) {
 		int state = backend_state_parse(in->backends[i].state);

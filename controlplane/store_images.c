@@ -189,8 +189,7 @@ static int check_images(struct model *m, const struct images *im,
 
 		if (!im->v[i].existed)
 			continue;
-		s = model_find_vip(m, &then->vip, then->family, then->proto,
-				   then->port) ? NULL : model_add(m, then);
+		s = model_add_if_free(m, then);
 		if (s && service_backends_fill(s, then->backends,
 					       then->n_backends) < 0)
 			s = NULL;

@@ -47,9 +47,7 @@ static int v2_service(sqlite3_stmt *svc, sqlite3_stmt *be, struct model *m)
 	strcpy(tmpl.name, name);
 	tmpl.proto = strcmp(proto, "tcp") == 0 ? IPPROTO_TCP : IPPROTO_UDP;
 	tmpl.mode = (uint8_t)mode;
-	if (model_find(m, tmpl.name) ||
-	    model_find_vip(m, &tmpl.vip, tmpl.family, tmpl.proto, tmpl.port) ||
-	    !(s = model_add(m, &tmpl)))
+	if (!(s = model_add_if_free(m, &tmpl)))
 		return -1;
 	sqlite3_reset(be);
 	sqlite3_bind_text(be, 1, tmpl.name, -1, SQLITE_STATIC);

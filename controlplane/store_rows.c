@@ -34,9 +34,7 @@ static int add_row(sqlite3_stmt *q, struct model *m)
 
 	if (row_image(q, &img) < 0)
 		return -1;
-	if (!model_find(m, img.name) &&
-	    !model_find_vip(m, &img.vip, img.family, img.proto, img.port) &&
-	    (s = model_add(m, &img)) &&
+	if ((s = model_add_if_free(m, &img)) &&
 	    service_backends_fill(s, img.backends, img.n_backends) == 0)
 		rc = 0;
 	free(img.backends);

@@ -1410,6 +1410,23 @@ static void assert_same_rows(const char *a, const char *b)
 	free(y);
 }
 
+/* The one integer sql reads from the store at path; -1 for no row. */
+static int64_t query_int(const char *path, const char *sql)
+{
+	sqlite3_stmt *q;
+	sqlite3 *db;
+	int64_t v = -1;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		v = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return v;
+}
+
 /* The store at path rewritten in schema 2's tables, a row per service
  * and per backend as text, from state (store_state's JSON): a store as
  * the build before the services were kept whole left it. */
@@ -1475,20 +1492,8 @@ static void write_schema_2(const char *path, const json_t *state)
 
 static int schema_at(const char *path)
 {
-	sqlite3_stmt *q;
-	sqlite3 *db;
-	int v = -1;
-
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
-			 SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE"
-					    " key = 'schema_version'", -1, &q,
-					    NULL), SQLITE_OK);
-	if (sqlite3_step(q) == SQLITE_ROW)
-		v = sqlite3_column_int(q, 0);
-	sqlite3_finalize(q);
-	sqlite3_close(db);
-	return v;
+	return (int)query_int(path, "SELECT value FROM meta"
+			      " WHERE key = 'schema_version'");
 }
 
 static void sql_at(const char *path, const char *sql)
@@ -1561,20 +1566,7 @@ static void test_upgrade_from_schema_2(void **state)
 /* The newest version in the change log of the store at path. */
 static int64_t logged_version(const char *path)
 {
-	sqlite3 *db;
-	sqlite3_stmt *q;
-	int64_t v = -1;
-
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
-			 SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT max(version) FROM"
-					    " change_log", -1, &q, NULL),
-			 SQLITE_OK);
-	if (sqlite3_step(q) == SQLITE_ROW)
-		v = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
-	sqlite3_close(db);
-	return v;
+	return query_int(path, "SELECT max(version) FROM change_log");
 }
 
 /* "name changed" or "name removed", in the order told */
