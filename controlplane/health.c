@@ -396,15 +396,14 @@ static void ramp_added(struct hservice *s, uint64_t now)
 /* s's targets become `backends`, as the store has them; those gone are
  * freed. */
 static int take_backends(struct health *h, struct hservice *s,
-			 const json_t *backends, uint64_t now, bool port_changed,
-			 bool initial)
+			 const struct service *svc, uint64_t now,
+			 bool port_changed, bool initial)
 {
 	struct target **old = s->t;
 	size_t n_old = s->n, i;
-	json_t *b;
 	int rc = 0;
 
-	s->t = calloc(json_array_size(backends) + 1, sizeof(*s->t));
+	s->t = calloc(svc->n_backends + 1, sizeof(*s->t));
 	s->n = 0;
 	if (!s->t) {
 		s->t = old;
@@ -413,19 +412,14 @@ static int take_backends(struct health *h, struct hservice *s,
 	}
 	for (i = 0; i < n_old; i++)
 		old[i]->seen = false;
-	json_array_foreach(backends, i, b) {
-		const char *addr = json_string_value(json_object_get(b, "addr"));
-		const char *state = json_string_value(json_object_get(b, "state"));
-		int st = state ? backend_state_parse(state) : BACKEND_ACTIVE;
-		json_t *w = json_object_get(b, "weight");
+	for (i = 0; i < svc->n_backends; i++) {
+		const struct backend *b = &svc->backends[i];
 		struct target_key k = { 0 };
 		struct target *t;
 		bool fresh;
 
-		if (!addr || st < 0)
-			continue;
 		memcpy(k.service, s->name, sizeof(k.service));
-		snprintf(k.addr, sizeof(k.addr), "%s", addr);
+		ip_addr_text(&b->addr, svc->family, k.addr);
 		t = hmap_get(&h->targets, &k, sizeof(k));
 		fresh = !t;
 		if (fresh) {
@@ -441,8 +435,8 @@ static int take_backends(struct health *h, struct hservice *s,
 			rc = -1;
 			continue;
 		}
-		t->stored = (uint8_t)st;
-		t->stored_weight = w ? (unsigned int)json_integer_value(w) : 1;
+		t->stored = b->state;
+		t->stored_weight = b->weight;
 		/* an operator has changed what the checker set down: theirs now */
 		if (t->stored != t->set_to)
 			t->down_by_health = false;
@@ -484,68 +478,82 @@ static struct hservice *service_get(struct health *h, const char *name,
 	return s;
 }
 
+/* A refresh under way: the services taken in so far, by name. */
+struct refresh {
+	struct health *h;
+	uint64_t now;
+	bool initial;
+	struct hservice **svcs;
+	size_t n;
+	int rc;
+};
+
+static int refresh_one(const struct service *svc, const struct service *then,
+		       void *arg)
+{
+	struct refresh *r = arg;
+	struct health *h = r->h;
+	struct hservice *s;
+	bool changed;
+
+	(void)then;
+	s = service_get(h, svc->name, check_port(check_of(&h->d->cfg,
+							  svc->name),
+						 svc->port), &changed);
+	if (!s || take_backends(h, s, svc, r->now, changed, r->initial) < 0)
+		r->rc = -1;
+	if (s) {
+		s->seen = true;
+		s->dirty = false;
+		r->svcs[r->n++] = s;
+	}
+	return 0;
+}
+
 /* Takes in the store's services and backends, and marks every service
  * to be decided on again: the operator may have changed any of them. */
 static int refresh(struct health *h, uint64_t now, bool initial)
 {
+	size_t cap = store_n_services(h->d->store) + 1, i;
+	struct refresh r = {
+		.h = h, .now = now, .initial = initial,
+		.svcs = calloc(cap, sizeof(*r.svcs)),
+	};
+	struct hservice **dirty = calloc(cap, sizeof(*dirty));
 	char err[512];
-	json_t *state = store_state(h->d->store, err, sizeof(err)), *services, *j;
-	struct hservice **svcs, **dirty;
-	size_t n = 0, i;
-	int rc = 0;
 
 	h->store_reads++;
-	if (!state) {
-		fprintf(stderr, "fulcrumd: health: reading the store: %s\n", err);
-		return -1;
-	}
-	services = json_object_get(state, "services");
-	svcs = calloc(json_array_size(services) + 1, sizeof(*svcs));
-	dirty = calloc(json_array_size(services) + 1, sizeof(*dirty));
-	if (!svcs || !dirty) {
-		free(svcs);
+	if (!r.svcs || !dirty) {
+		free(r.svcs);
 		free(dirty);
-		json_decref(state);
 		return -1;
 	}
 	for (i = 0; i < h->n_svcs; i++)
 		h->svcs[i]->seen = false;
-	json_array_foreach(services, i, j) {
-		const char *name = json_string_value(json_object_get(j, "name"));
-		uint16_t port = (uint16_t)json_integer_value(json_object_get(j, "port"));
-		struct hservice *s;
-		bool changed;
-
-		if (!name)
-			continue;
-		s = service_get(h, name, check_port(check_of(&h->d->cfg, name),
-						    port), &changed);
-		if (!s || take_backends(h, s, json_object_get(j, "backends"), now,
-					changed, initial) < 0)
-			rc = -1;
-		if (!s)
-			continue;
-		s->seen = true;
-		s->dirty = false;
-		svcs[n++] = s;
+	/* refresh_one never stops the walk: this fails before it begins */
+	if (store_each_service(h->d->store, refresh_one, &r, err,
+			       sizeof(err)) < 0) {
+		fprintf(stderr, "fulcrumd: health: reading the store: %s\n", err);
+		free(r.svcs);
+		free(dirty);
+		return -1;
 	}
 	for (i = 0; i < h->n_svcs; i++)
 		if (!h->svcs[i]->seen)
 			service_free(h, h->svcs[i]);
 	free(h->svcs);
-	h->svcs = svcs;
-	h->n_svcs = n;
+	h->svcs = r.svcs;
+	h->n_svcs = r.n;
 	free(h->dirty);
 	h->dirty = dirty;
 	h->n_dirty = 0;
-	h->svcs_cap = json_array_size(services) + 1;
-	for (i = 0; i < n; i++)
-		mark_dirty(h, svcs[i]);
-	json_decref(state);
-	if (rc < 0)
+	h->svcs_cap = cap;
+	for (i = 0; i < r.n; i++)
+		mark_dirty(h, r.svcs[i]);
+	if (r.rc < 0)
 		fprintf(stderr, "fulcrumd: health: out of memory taking in the "
 			"store's services; some backends are not checked\n");
-	return rc;
+	return r.rc;
 }
 
 /* Where name is, or would go, in h->svcs, which is by name. */
@@ -623,24 +631,19 @@ static int catch_up_one(const struct service *now, const struct service *then,
 	struct hservice *s;
 	bool found, changed;
 	size_t at = svc_slot(h, name, &found);
-	json_t *j;
 
 	if (!now) {
 		if (found)
 			svc_remove(h, at);
 		return 0;
 	}
-	j = model_service_to_json(now);
-	s = j ? service_get(h, name, check_port(check_of(&h->d->cfg, name),
-						now->port), &changed) : NULL;
-	if (!s || take_backends(h, s, json_object_get(j, "backends"), c->now,
-				changed, false) < 0 ||
+	s = service_get(h, name, check_port(check_of(&h->d->cfg, name),
+					    now->port), &changed);
+	if (!s || take_backends(h, s, now, c->now, changed, false) < 0 ||
 	    (!found && svc_insert(h, at, s) < 0)) {
-		json_decref(j);
 		c->rc = -1;
 		return -1;
 	}
-	json_decref(j);
 	mark_dirty(h, s);
 	return 0;
 }

@@ -1,6 +1,7 @@
 #include "jsonline.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,16 +99,63 @@ int jsonline_send(int fd, const json_t *req)
 	return rc;
 }
 
-json_t *jsonline_recv(int fd, size_t max, char *err, size_t err_len)
+/* The payload a line announces: the bytes of it that came with the line
+ * (after its newline, in rest[0..have]), then the rest from fd. */
+static int recv_payload(int fd, const json_t *line, const char *rest,
+			size_t have, size_t max, void **payload,
+			size_t *payload_len, char *err, size_t err_len)
 {
-	size_t cap = 4096, len = 0;
+	json_int_t n = json_integer_value(json_object_get(line, "payload"));
+	unsigned char *out;
+	size_t got;
+
+	if (n < 0 || (uint64_t)n > max || have > (size_t)n) {
+		snprintf(err, err_len, "a payload of %lld bytes is not one of "
+			 "0 to %zu that follows its line", (long long)n, max);
+		return -1;
+	}
+	out = malloc((size_t)n + 1);
+	if (!out) {
+		snprintf(err, err_len, "out of memory");
+		return -1;
+	}
+	memcpy(out, rest, have);
+	for (got = have; got < (size_t)n;) {
+		ssize_t r = recv(fd, out + got, (size_t)n - got, 0);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			snprintf(err, err_len, "connection closed after %zu of "
+				 "the payload's %lld bytes", got, (long long)n);
+			free(out);
+			return -1;
+		}
+		got += (size_t)r;
+	}
+	*payload = out;
+	*payload_len = (size_t)n;
+	return 0;
+}
+
+json_t *jsonline_recv_payload(int fd, size_t max, void **payload,
+			      size_t *payload_len, char *err, size_t err_len)
+{
+	size_t cap = 4096, len = 0, scanned = 0;
 	char *buf = malloc(cap), *nl = NULL;
 	json_error_t je;
 	json_t *j = NULL;
 
-	while (buf && !(nl = memchr(buf, '\n', len))) {
+	if (payload) {
+		*payload = NULL;
+		*payload_len = 0;
+	}
+	/* scanned: a line of megabytes comes in many reads, and each looks
+	 * for the newline only in what it read */
+	while (buf && !(nl = memchr(buf + scanned, '\n', len - scanned))) {
 		ssize_t n;
 
+		scanned = len;
 		/* checked on what has come, not on the buffer's size, which
 		 * starts above small limits and grows past others */
 		if (len > max)
@@ -152,15 +200,30 @@ json_t *jsonline_recv(int fd, size_t max, char *err, size_t err_len)
 		goto out;
 	}
 	j = json_loadb(buf, (size_t)(nl - buf), 0, &je);
-	if (!j)
-		snprintf(err, err_len, "malformed response: %s", je.text);
+	if (!j) {
+		snprintf(err, err_len, "malformed JSON: %s", je.text);
+	} else if (json_object_get(j, "payload") && !payload) {
+		snprintf(err, err_len, "a payload is not taken here");
+		json_decref(j);
+		j = NULL;
+	} else if (json_object_get(j, "payload") &&
+		   recv_payload(fd, j, nl + 1, len - (size_t)(nl + 1 - buf), max,
+				payload, payload_len, err, err_len) < 0) {
+		json_decref(j);
+		j = NULL;
+	}
 out:
 	free(buf);
 	return j;
 }
 
-int jsonline_send_to(const char *path, const json_t *req, char *err,
-		     size_t err_len)
+json_t *jsonline_recv(int fd, size_t max, char *err, size_t err_len)
+{
+	return jsonline_recv_payload(fd, max, NULL, NULL, err, err_len);
+}
+
+int jsonline_send_to(const char *path, const json_t *req, const void *payload,
+		     size_t len, char *err, size_t err_len)
 {
 	int fd = jsonline_connect(path);
 
@@ -169,7 +232,8 @@ int jsonline_send_to(const char *path, const json_t *req, char *err,
 			 strerror(errno));
 		return -1;
 	}
-	if (jsonline_send(fd, req) < 0) {
+	if (jsonline_send(fd, req) < 0 ||
+	    (len && send_all(fd, payload, len) < 0)) {
 		snprintf(err, err_len, "cannot send to %s: %s", path,
 			 strerror(errno));
 		close(fd);
@@ -181,7 +245,7 @@ int jsonline_send_to(const char *path, const json_t *req, char *err,
 json_t *jsonline_call(const char *path, const json_t *req, size_t max,
 		      char *err, size_t err_len)
 {
-	int fd = jsonline_send_to(path, req, err, err_len);
+	int fd = jsonline_send_to(path, req, NULL, 0, err, err_len);
 	json_t *resp;
 
 	if (fd < 0)

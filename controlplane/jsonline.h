@@ -1,5 +1,8 @@
 /* JSON objects, one per line, over a stream socket: how fulcrumd talks to
- * the dataplane's control socket and how fulcrumctl talks to fulcrumd. */
+ * the dataplane's control socket and how fulcrumctl talks to fulcrumd.
+ * A line whose object has "payload": N (an integer) is followed by N bytes
+ * that are not JSON, such as the services of a large apply in binary
+ * (controlplane/service_batch.h); the object says what they are. */
 #ifndef FULCRUM_JSONLINE_H
 #define FULCRUM_JSONLINE_H
 
@@ -23,13 +26,20 @@ int jsonline_connect(const char *path);
 int jsonline_send(int fd, const json_t *req);
 
 /* Reads one line of at most max bytes and parses it. Returns NULL with err
- * on a closed connection, an oversized line or malformed JSON. */
+ * on a closed connection, an oversized line, malformed JSON, or a line
+ * that announces a payload. */
 json_t *jsonline_recv(int fd, size_t max, char *err, size_t err_len);
 
-/* Connects to path and sends req, for the caller to read the response
+/* jsonline_recv for a peer that may send a payload: then *payload (free
+ * it) holds its *payload_len bytes, at most max; else *payload is NULL. */
+json_t *jsonline_recv_payload(int fd, size_t max, void **payload,
+			      size_t *payload_len, char *err, size_t err_len);
+
+/* Connects to path and sends req, then the len bytes at payload when req
+ * announces them ("payload": len), for the caller to read the response
  * with jsonline_recv when it is ready to: returns the fd, or -1 with err. */
-int jsonline_send_to(const char *path, const json_t *req, char *err,
-		     size_t err_len);
+int jsonline_send_to(const char *path, const json_t *req, const void *payload,
+		     size_t len, char *err, size_t err_len);
 
 /* Sends req and reads the response: a connection per call, which keeps
  * the peers free of session state. NULL with err when it fails. */

@@ -807,10 +807,8 @@ json_t *store_read_state(const char *path, uint64_t *version,
 	return state;
 }
 
-/* A service of the model as its reader gets it; b has room for its
- * backends. */
-static void export_service(const struct service *s, struct store_service *out,
-			   struct store_backend *b)
+void store_service_of(const struct service *s, struct store_service *out,
+		      struct store_backend *b)
 {
 	for (uint32_t i = 0; i < s->n_backends; i++)
 		b[i] = (struct store_backend){
@@ -855,7 +853,7 @@ int store_read_services(const char *path, uint64_t *version,
 	for (size_t i = 0; rc == 0 && i < st.model->by_name.n; i++) {
 		struct store_service one;
 
-		export_service(order[i], &one, b);
+		store_service_of(order[i], &one, b);
 		rc = fn(&one, i, arg);
 	}
 out:
@@ -1222,6 +1220,19 @@ int store_just_changed(struct store *st, store_change_fn fn, void *arg,
 			rc = fn(now, l.v[i].was, arg);
 	}
 	free(l.v);
+	return rc;
+}
+
+int store_each_service(struct store *st, store_change_fn fn, void *arg,
+		       char *err, size_t len)
+{
+	const struct service **order = model_sorted(st->model);
+	int rc = 0;
+
+	if (!order)
+		return sql_fail(err, len, "out of memory");
+	for (size_t i = 0; rc == 0 && i < st->model->by_name.n; i++)
+		rc = fn(order[i], NULL, arg);
 	return rc;
 }
 

@@ -30,6 +30,8 @@
 
 #include "ip_addr.h"
 
+struct service;
+
 #define STORE_SCHEMA_VERSION 3
 #define STORE_DIGEST_LEN 65          /* SHA-256 in hex, with the NUL */
 
@@ -146,6 +148,10 @@ struct store_service {
 	const struct store_backend *backends;  /* by address bytes */
 };
 
+/* s as a reader gets it, valid while s is; b has room for its backends. */
+void store_service_of(const struct service *s, struct store_service *out,
+		      struct store_backend *b);
+
 /* Takes service i of the state; -1 stops the read. */
 typedef int (*store_service_fn)(const struct store_service *s, size_t i,
 				void *arg);
@@ -187,7 +193,6 @@ json_t *store_state_at(struct store *st, uint64_t version, char *err,
 /* One service changed after the version a restore goes to, as it is now
  * and as it was then, NULL where it does not exist or did not (model.h).
  * Valid only during the call; -1 stops the walk. */
-struct service;
 typedef int (*store_change_fn)(const struct service *now,
 			       const struct service *then, void *arg);
 
@@ -206,6 +211,12 @@ int store_changed_since(struct store *st, uint64_t version,
  * memory rather than from the images (which store_changed_since, which
  * may not be called there, reads and checks). 0, or -1 with err. */
 int store_just_changed(struct store *st, store_change_fn fn, void *arg,
+		       char *err, size_t len);
+
+/* fn(s, NULL) for every service now in the store, by name: the whole
+ * state, for a reader that wants the services rather than JSON. 0, or -1
+ * with err (untouched when fn stopped the walk). */
+int store_each_service(struct store *st, store_change_fn fn, void *arg,
 		       char *err, size_t len);
 
 #endif

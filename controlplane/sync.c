@@ -9,6 +9,7 @@
 #include "jsonline.h"
 #include "model.h"
 #include "plan.h"
+#include "service_batch.h"
 
 const char *sync_status_name(enum sync_status st)
 {
@@ -90,8 +91,11 @@ json_t *sync_live_state(struct sync *s, uint64_t *version, char *err,
 #define PUSH_STALE 1
 #define PUSH_REFUSED 2
 
+/* The services a push sends, in binary (service_batch.h), and the names
+ * of those it removes. */
 struct delta {
-	json_t *changed, *removed;
+	struct service_batch services;
+	json_t *removed;
 	bool out_of_memory;
 };
 
@@ -99,8 +103,7 @@ static int delta_one(const struct service *now, const struct service *then,
 		     void *arg)
 {
 	struct delta *d = arg;
-	int rc = now ? json_array_append_new(d->changed,
-					     model_service_to_json(now)) :
+	int rc = now ? service_batch_add(&d->services, now) :
 		       json_array_append_new(d->removed,
 					     json_string(then->name));
 
@@ -117,32 +120,41 @@ enum push_kind {
 
 /* What the dataplane is sent: the whole state, or on condition that it
  * runs s->dp_version, only what changed since (a delta, control.h), so
- * that a change to one service of ten thousand sends one. NULL with err. */
+ * that a change to one service of ten thousand sends one. The services
+ * go in d->services, the payload after the request's line. NULL with
+ * err. */
 static json_t *push_request(struct sync *s, struct store *st,
-			    enum push_kind kind, char *err, size_t err_len)
+			    enum push_kind kind, struct delta *d, char *err,
+			    size_t err_len)
 {
-	struct delta d = { json_array(), json_array(), false };
-	json_t *state, *req = NULL;
+	json_t *req = NULL;
+	int rc;
 
-	if (kind == PUSH_WHOLE) {
-		state = store_state(st, err, err_len);
-		if (state)
-			req = json_pack("{s:s, s:O}", "cmd", "apply", "services",
-					json_object_get(state, "services"));
-		json_decref(state);
-	} else if ((kind == PUSH_JUST_COMMITTED ?
-		    store_just_changed(st, delta_one, &d, err, err_len) :
-		    store_changed_since(st, s->dp_version, delta_one, &d, err,
-					err_len)) == 0) {
-		req = json_pack("{s:s, s:O, s:O, s:{s:I, s:s}}", "cmd", "apply",
-				"changed", d.changed, "removed", d.removed,
+	*d = (struct delta){ .removed = json_array() };
+	if (!d->removed) {
+		snprintf(err, err_len, "out of memory");
+		return NULL;
+	}
+	rc = kind == PUSH_WHOLE ?
+	     store_each_service(st, delta_one, d, err, err_len) :
+	     kind == PUSH_JUST_COMMITTED ?
+	     store_just_changed(st, delta_one, d, err, err_len) :
+	     store_changed_since(st, s->dp_version, delta_one, d, err, err_len);
+	if (rc == 0 && kind == PUSH_WHOLE)
+		req = json_pack("{s:s, s:s}", "cmd", "apply", "services",
+				"payload");
+	else if (rc == 0)
+		req = json_pack("{s:s, s:s, s:O, s:{s:I, s:s}}", "cmd", "apply",
+				"changed", "payload", "removed", d->removed,
 				"expect", "version", (json_int_t)s->dp_version,
 				"digest", s->dp_digest);
-	} else if (d.out_of_memory) {
+	else if (d->out_of_memory)
 		snprintf(err, err_len, "out of memory");
+	if (req && json_object_set_new(req, "payload", json_integer(
+			(json_int_t)d->services.len)) < 0) {
+		json_decref(req);
+		req = NULL;
 	}
-	json_decref(d.changed);
-	json_decref(d.removed);
 	if (!req && !err[0])
 		snprintf(err, err_len, "out of memory");
 	return req;
@@ -156,25 +168,27 @@ static int push_send(struct sync *s, struct store *st, bool approved,
 		     enum push_kind kind, struct sync_pending *p, char *err,
 		     size_t err_len)
 {
+	struct delta d;
 	json_t *req;
 
 	err[0] = '\0';
 	p->fd = -1;
-	req = push_request(s, st, kind, err, err_len);
-	if (!req)
-		return -1;
-	store_digest(st, p->digest);
-	p->version = store_version(st);
-	if (json_object_set_new(req, "version",
-				json_integer((json_int_t)p->version)) < 0 ||
-	    json_object_set_new(req, "approved", json_boolean(approved)) < 0 ||
-	    json_object_set_new(req, "digest", json_string(p->digest)) < 0) {
-		json_decref(req);
-		snprintf(err, err_len, "out of memory");
-		return -1;
+	req = push_request(s, st, kind, &d, err, err_len);
+	if (req) {
+		store_digest(st, p->digest);
+		p->version = store_version(st);
+		if (json_object_set_new(req, "version",
+					json_integer((json_int_t)p->version)) < 0 ||
+		    json_object_set_new(req, "approved", json_boolean(approved)) < 0 ||
+		    json_object_set_new(req, "digest", json_string(p->digest)) < 0)
+			snprintf(err, err_len, "out of memory");
+		else
+			p->fd = jsonline_send_to(s->socket, req, d.services.buf,
+						 d.services.len, err, err_len);
 	}
-	p->fd = jsonline_send_to(s->socket, req, err, err_len);
 	json_decref(req);
+	json_decref(d.removed);
+	service_batch_free(&d.services);
 	return p->fd < 0 ? -1 : 0;
 }
 

@@ -18,6 +18,7 @@
 #include "jsonline.h"
 #include "state_digest.h"
 #include "state_json.h"
+#include "stored_services.h"
 #include "stats.h"
 
 #define POLL_MS 200         /* how soon the thread notices a stop */
@@ -142,12 +143,27 @@ static const char **removed_names(const json_t *removed, uint32_t *n,
 	return names;
 }
 
+/* The services an apply sends: a JSON array (state_json.h), or
+ * "payload", the batch of service images after the request's line
+ * (service_batch.h). 0, or -1 with err. */
+static int parse_sent(const json_t *list, const void *payload,
+		      size_t payload_len, struct service_config **sent,
+		      uint32_t *n_sent, char *err, size_t err_len)
+{
+	if (json_is_string(list) &&
+	    strcmp(json_string_value(list), "payload") == 0)
+		return stored_services_read_batch(payload, payload_len, sent,
+						  n_sent, err, err_len);
+	return state_json_parse(list, sent, n_sent, err, err_len);
+}
+
 /* What an apply asks for: the whole state, in *sent; or a delta, the
  * services it changes in *sent and, in *untouched (allocated), the live
  * ones it leaves as they are (fwd_delta.h). *n_after: how many services
  * there will be. 0, or -1 with err. */
 static int wanted(const struct dataplane *dp, const json_t *services,
 		  const json_t *changed, const json_t *removed,
+		  const void *payload, size_t payload_len,
 		  struct service_config **sent, uint32_t *n_sent,
 		  uint8_t **untouched, uint32_t *n_after, char *err,
 		  size_t err_len)
@@ -158,7 +174,8 @@ static int wanted(const struct dataplane *dp, const json_t *services,
 
 	*untouched = NULL;
 	if (services) {
-		if (state_json_parse(services, sent, n_sent, err, err_len) < 0)
+		if (parse_sent(services, payload, payload_len, sent, n_sent,
+			       err, err_len) < 0)
 			return -1;
 		*n_after = *n_sent;
 		return 0;
@@ -167,7 +184,8 @@ static int wanted(const struct dataplane *dp, const json_t *services,
 		snprintf(err, err_len, "removed must be an array of names");
 		return -1;
 	}
-	if (state_json_parse(changed, sent, n_sent, err, err_len) < 0)
+	if (parse_sent(changed, payload, payload_len, sent, n_sent, err,
+		       err_len) < 0)
 		return -1;
 	names = removed_names(removed, &n_names, err, err_len);
 	*untouched = names ? calloc(dp->fwd->capacity + 1, 1) : NULL;
@@ -184,12 +202,13 @@ static int wanted(const struct dataplane *dp, const json_t *services,
 	return rc;
 }
 
-static json_t *apply(struct dataplane *dp, const json_t *req)
+static json_t *apply(struct dataplane *dp, const json_t *req,
+		     const void *payload, size_t payload_len)
 {
 	struct service_config *sent;
 	struct fwd_update u;
 	uint8_t *untouched;
-	json_int_t version = 0;
+	json_int_t version = 0, payload_bytes = -1;
 	json_t *services = NULL, *changed = NULL, *removed = NULL;
 	json_t *expect = NULL;
 	const char *digest = "";
@@ -201,12 +220,16 @@ static json_t *apply(struct dataplane *dp, const json_t *req)
 	uint32_t n_after, n_sent, now;
 
 	if (json_unpack_ex((json_t *)req, &je, JSON_STRICT,
-			   "{s:s, s:I, s?o, s?o, s?o, s?b, s?s, s?o}", "cmd", &why,
-			   "version", &version, "services", &services,
+			   "{s:s, s:I, s?o, s?o, s?o, s?b, s?s, s?o, s?I}", "cmd",
+			   &why, "version", &version, "services", &services,
 			   "changed", &changed, "removed", &removed,
 			   "approved", &approved, "digest", &digest,
-			   "expect", &expect) < 0)
+			   "expect", &expect, "payload", &payload_bytes) < 0)
 		return refuse("apply: %s", je.text);
+	if ((json_is_string(services) || json_is_string(changed)) &&
+	    payload_bytes < 0)
+		return refuse("apply: %s", "the services are said to be in a "
+			      "payload that the request does not announce");
 	if (version < 0)
 		return refuse("apply: %s", "version is negative");
 	if (strlen(digest) >= sizeof(dp->digest))
@@ -222,8 +245,8 @@ static json_t *apply(struct dataplane *dp, const json_t *req)
 		return json_pack("{s:b, s:b, s:s}", "ok", 0, "stale", 1,
 				 "error", "apply: the dataplane no longer runs "
 				 "the version and digest expected");
-	if (wanted(dp, services, changed, removed, &sent, &n_sent, &untouched,
-		   &n_after, err, sizeof(err)) < 0)
+	if (wanted(dp, services, changed, removed, payload, payload_len, &sent,
+		   &n_sent, &untouched, &n_after, err, sizeof(err)) < 0)
 		return refuse("apply: %s", err);
 	why = approved ? NULL : unsafe(dp->fwd, sent, n_sent, n_after);
 	now = dataplane_now(dp, rte_rdtsc());
@@ -262,7 +285,8 @@ static json_t *live_digest(struct dataplane *dp)
 			 (json_int_t)dp->version, "digest", digest);
 }
 
-json_t *control_handle(struct dataplane *dp, const json_t *req)
+json_t *control_handle(struct dataplane *dp, const json_t *req,
+		       const void *payload, size_t payload_len)
 {
 	const char *cmd = json_string_value(json_object_get(req, "cmd"));
 
@@ -279,7 +303,7 @@ json_t *control_handle(struct dataplane *dp, const json_t *req)
 	if (strcmp(cmd, "stats") == 0)
 		return json_pack("{s:b, s:o}", "ok", 1, "stats", stats_json(dp));
 	if (strcmp(cmd, "apply") == 0)
-		return apply(dp, req);
+		return apply(dp, req, payload, payload_len);
 	return refuse("unknown cmd '%s' (status, state, digest, stats, apply)",
 		      cmd);
 }
@@ -292,54 +316,102 @@ static bool respond(int fd, json_t *resp)
 	return ok;
 }
 
-/* Serves one client until it hangs up: a line in, a line out. */
+/* The payload a request announces (jsonline.h): its size, 0 for none,
+ * or -1 for one that cannot be. */
+static long long payload_of(const json_t *req)
+{
+	json_t *n = json_object_get(req, "payload");
+
+	if (!n)
+		return 0;
+	if (!json_is_integer(n) || json_integer_value(n) < 0 ||
+	    json_integer_value(n) > CONTROL_MAX_REQUEST)
+		return -1;
+	return json_integer_value(n);
+}
+
+/* Serves one client until it hangs up: a line in (and the payload it
+ * announces), a line out. */
 static void serve(struct dataplane *dp, int fd)
 {
-	size_t cap = 4096, len = 0;
+	size_t cap = 4096, len = 0, scanned = 0, line = 0, need = 0;
 	char *buf = malloc(cap);
+	json_t *req = NULL;     /* a line read, whose payload is coming */
 
 	while (buf && !dataplane_stopping(dp)) {
-		char *nl = memchr(buf, '\n', len);
 		struct pollfd p = { .fd = fd, .events = POLLIN };
+		char *nl;
 		ssize_t n;
 
-		if (nl) {
+		/* a line of megabytes comes in many reads: each looks for
+		 * the newline only in what it read */
+		if (!req && (nl = memchr(buf + scanned, '\n', len - scanned))) {
 			json_error_t je;
-			json_t *req = json_loadb(buf, (size_t)(nl - buf), 0, &je);
-			json_t *resp = req ? control_handle(dp, req) :
-					     refuse("malformed JSON: %s", je.text);
+			long long bytes;
+
+			line = (size_t)(nl + 1 - buf);
+			req = json_loadb(buf, line - 1, 0, &je);
+			bytes = req ? payload_of(req) : 0;
+			if (!req || bytes < 0) {
+				json_decref(req);
+				req = NULL;
+				if (!respond(fd, bytes < 0 ?
+					     refuse("%s", "the payload announced "
+						    "is not 0 to 256 MiB") :
+					     refuse("malformed JSON: %s", je.text)))
+					break;
+				len -= line;
+				memmove(buf, buf + line, len);
+				scanned = 0;
+				continue;
+			}
+			need = line + (size_t)bytes;
+		} else if (!req) {
+			scanned = len;
+		}
+		if (req && len >= need) {
+			json_t *resp = control_handle(dp, req, buf + line,
+						      need - line);
 
 			json_decref(req);
+			req = NULL;
 			if (!respond(fd, resp))
 				break;
-			len -= (size_t)(nl + 1 - buf);
-			memmove(buf, nl + 1, len);
+			len -= need;
+			memmove(buf, buf + need, len);
+			scanned = 0;
 			continue;
 		}
-		if (len == cap) {
+		if (len == cap || (req && need > cap)) {
+			size_t next = cap * 2;
 			char *more;
 
-			if (cap >= CONTROL_MAX_REQUEST) {
+			if (!req && cap >= CONTROL_MAX_REQUEST) {
 				respond(fd, refuse("%s", "request too long"));
 				break;
 			}
-			more = realloc(buf, cap * 2);
+			while (req && next < need)
+				next *= 2;
+			more = realloc(buf, next);
 			if (!more)
 				break;
 			buf = more;
-			cap *= 2;
+			cap = next;
 		}
 		if (poll(&p, 1, POLL_MS) <= 0)
 			continue;
 		n = recv(fd, buf + len, cap - len, 0);
 		if (n <= 0) {
 			if (len)   /* a last request cut short */
-				respond(fd, refuse("%s", "request ends without "
-						   "a newline"));
+				respond(fd, refuse("%s", req ?
+						   "request ends before its "
+						   "payload" : "request ends "
+						   "without a newline"));
 			break;
 		}
 		len += (size_t)n;
 	}
+	json_decref(req);
 	free(buf);
 }
 

@@ -4,7 +4,8 @@
  * building Maglev tables takes milliseconds, and waiting for the workers'
  * grace period must not hold up the exception path.
  *
- * Protocol, version 1: one JSON object per line each way.
+ * Protocol, version 2: one JSON object per line each way, a request's
+ * line followed by the payload it announces, if any (jsonline.h).
  *   {"cmd": "status"}  -> {"ok": true, "protocol": 1, "version": N,
  *                          "services": n, "workers": n, "ports": [...]}
  *   {"cmd": "state"}   -> {"ok": true, "version": N, "services": [...]}
@@ -16,6 +17,9 @@
  *                      -> {"ok": true, "version": N, "changed": bool}
  *   {"cmd": "apply", ..., "changed": [...], "removed": [names], "expect":
  *    ...}              -> as above: a delta (fwd_delta.h)
+ *   {"cmd": "apply", ..., "services" or "changed": "payload",
+ *    "payload": N}     -> as above, the services sent being the N bytes
+ *                         after the line, in binary (service_batch.h)
  * A refusal is {"ok": false, "error": "..."} and changes nothing. "digest"
  * (optional) is the control plane's digest of the services sent; the
  * dataplane keeps it with the version as a label, and an apply without
@@ -23,7 +27,10 @@
  * the dataplane runs version V under digest E it is refused with "stale":
  * true, so that a control plane can push on what it last saw without
  * reading the whole state back, and without overwriting a state that
- * someone else put in meanwhile. A delta sends, instead of "services",
+ * someone else put in meanwhile. The binary form is what fulcrumd sends:
+ * the JSON of 10,000 services took seconds to make and parse, the binary
+ * milliseconds; the JSON form stays for scripts and people (version 1
+ * had only it). A delta sends, instead of "services",
  * the services changed since the expected state, whole, and the names of
  * those removed; it must be conditional, and the rest of the live state
  * stays as it is. An apply
@@ -39,8 +46,9 @@
 
 #include <jansson.h>
 
-#define CONTROL_PROTOCOL 1
-#define CONTROL_MAX_REQUEST (256u << 20)   /* bytes in one request line */
+#define CONTROL_PROTOCOL 2
+#define CONTROL_MAX_REQUEST (256u << 20)   /* bytes in one request line, and
+					    * in one payload */
 
 struct dataplane;
 
@@ -49,8 +57,9 @@ int control_start(struct dataplane *dp, const char *path, char *err,
 		  size_t err_len);
 void control_stop(struct dataplane *dp);
 
-/* Handles one request; returns the response (never NULL). Also what the
- * tests call. */
-json_t *control_handle(struct dataplane *dp, const json_t *request);
+/* Handles one request and the payload_len bytes of its payload; returns
+ * the response (never NULL). Also what the tests call. */
+json_t *control_handle(struct dataplane *dp, const json_t *request,
+		       const void *payload, size_t payload_len);
 
 #endif

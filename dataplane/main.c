@@ -29,6 +29,7 @@
 #include "state_json.h"
 #include "stats.h"
 #include "store.h"
+#include "stored_services.h"
 
 #define EAL_MAX_ARGS 64
 #define HOST_TX_RING 1024          /* frames from the host awaiting worker 0 */
@@ -105,73 +106,6 @@ static int eal_args(struct dataplane_config *cfg, char **argv, char *buf,
 	return argc;
 }
 
-/* Where store_read_services puts a stored state: straight into the
- * services an update takes, with no JSON in between, which a store of ten
- * thousand services would spend most of the start building and parsing. */
-struct from_store {
-	size_t n;                      /* services in the store */
-	struct service_config *want;   /* [n] */
-	char *err;
-	size_t err_len;
-};
-
-static int take_service(const struct store_service *ss, size_t i, void *arg)
-{
-	struct from_store *fs = arg;
-	struct service_config *sc;
-	int m;
-
-	if (i == 0) {
-		fs->want = calloc(fs->n + 1, sizeof(*fs->want));
-		if (!fs->want)
-			goto nomem;
-	}
-	sc = &fs->want[i];
-	for (m = FWD_L2DSR; m <= FWD_GUE; m++)
-		if (strcmp(ss->mode, fwd_mode_name(m)) == 0)
-			break;
-	if (strlen(ss->name) >= sizeof(sc->name) || m > FWD_GUE ||
-	    ss->n_backends > CONFIG_MAX_BACKENDS) {
-		snprintf(fs->err, fs->err_len, "stored service %s: a name, mode "
-			 "or number of backends this dataplane does not take",
-			 ss->name);
-		return -1;
-	}
-	snprintf(sc->name, sizeof(sc->name), "%s", ss->name);
-	sc->vip = ss->vip;
-	sc->family = ss->family;
-	sc->proto = ss->proto;
-	sc->port = ss->port;
-	sc->mode = (enum fwd_mode)m;
-	sc->table_size = ss->table_size;
-	sc->gue_port = ss->gue_port;
-	sc->backends = calloc(ss->n_backends + 1, sizeof(*sc->backends));
-	if (!sc->backends)
-		goto nomem;
-	for (uint32_t j = 0; j < ss->n_backends; j++) {
-		struct backend_config *bc = &sc->backends[j];
-		const struct store_backend *sb = &ss->backends[j];
-
-		bc->addr = sb->addr;
-		bc->family = ss->family;
-		bc->weight = sb->weight;
-		for (bc->state = BACKEND_ACTIVE; bc->state < BACKEND_REMOVED;
-		     bc->state++)
-			if (strcmp(sb->state, fwd_backend_state_name(bc->state)) == 0)
-				break;
-		if (bc->state == BACKEND_REMOVED) {
-			snprintf(fs->err, fs->err_len, "stored service %s: "
-				 "backend state '%s'", ss->name, sb->state);
-			return -1;
-		}
-	}
-	sc->n_backends = ss->n_backends;
-	return 0;
-nomem:
-	snprintf(fs->err, fs->err_len, "out of memory reading the store");
-	return -1;
-}
-
 /* The store's read, begun on a thread of its own just before EAL starts:
  * reading and checking a store of many services takes about as long as
  * EAL, the mbuf pool and the ports together, and needs none of them. */
@@ -182,7 +116,7 @@ struct store_read {
 	int rc;
 	uint64_t version;
 	char digest[STORE_DIGEST_LEN];
-	struct from_store fs;
+	struct stored_services fs;
 	char err[1024];
 };
 
@@ -195,7 +129,7 @@ static void *read_store(void *arg)
 	r->fs.err = r->err;
 	r->fs.err_len = sizeof(r->err);
 	r->rc = store_read_services(r->path, &r->version, r->digest, &r->fs.n,
-				    take_service, &r->fs, r->err,
+				    stored_services_take, &r->fs, r->err,
 				    sizeof(r->err));
 	return NULL;
 }

@@ -18,7 +18,10 @@
  *
  * Figures go to stdout and, with -j, as JSON to a file. The store lives
  * in DIR (-d, default a new directory in /dev/shm), so that the disk's
- * speed is not what is measured; it has no backup copy. */
+ * speed is not what is measured; it has no backup copy. With -k only
+ * steps 1 and 2 run, the store is kept in DIR and the version to restore
+ * to is printed: scripts/bench-control then restores it through a real
+ * fulcrumd and dataplane. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -102,7 +105,7 @@ static uint64_t next_rand(uint64_t *x)
 int main(int argc, char **argv)
 {
 	unsigned int services = 10000, backends = 100, changes = 100000, hot = 100;
-	bool replay = true;
+	bool replay = true, keep = false;
 	const char *json_path = NULL;
 	char dir[256] = "", path[300], err[1024];
 	bool own_dir = false;
@@ -115,7 +118,7 @@ int main(int argc, char **argv)
 	struct store *st;
 	int c;
 
-	while ((c = getopt(argc, argv, "s:b:c:H:d:j:R")) != -1) {
+	while ((c = getopt(argc, argv, "s:b:c:H:d:j:Rk")) != -1) {
 		switch (c) {
 		case 's': services = (unsigned int)atoi(optarg); break;
 		case 'b': backends = (unsigned int)atoi(optarg); break;
@@ -124,10 +127,11 @@ int main(int argc, char **argv)
 		case 'd': snprintf(dir, sizeof(dir), "%s", optarg); break;
 		case 'j': json_path = optarg; break;
 		case 'R': replay = false; break;
+		case 'k': keep = true; break;
 		default:
 			fprintf(stderr, "usage: fulcrum-bench-restore [-s SERVICES] "
 				"[-b BACKENDS] [-c CHANGES] [-H HOT] [-d DIR] "
-				"[-j JSON] [-R]\n");
+				"[-j JSON] [-R] [-k]\n");
 			return 2;
 		}
 	}
@@ -136,6 +140,8 @@ int main(int argc, char **argv)
 		die("arguments", "1 to 16384 services of 1 to 400 backends");
 	if (hot == 0 || hot > services)
 		hot = services;
+	if (keep && !dir[0])
+		die("arguments", "-k keeps the store in the DIR given by -d");
 	if (!dir[0]) {
 		snprintf(dir, sizeof(dir), "/dev/shm/fulcrum-bench-restore.XXXXXX");
 		if (!mkdtemp(dir))
@@ -166,6 +172,13 @@ int main(int argc, char **argv)
 		commit(st, weight_set(s, b, 2 + i % 9));
 	}
 	changes_ms = now_ms() - t;
+	if (keep) {
+		printf("%" PRIu64 "\n", point);
+		json_decref(replayed);
+		json_decref(skipped);
+		store_close(st);
+		return 0;
+	}
 
 	/* the restore plan, as fulcrumd makes it (less saving it) */
 	t = now_ms();

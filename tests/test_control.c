@@ -16,6 +16,7 @@
 #include <rte_malloc.h>
 #include <rte_rcu_qsbr.h>
 
+#include "batch_craft.h"
 #include "control.h"
 #include "dataplane.h"
 #include "fixture.h"
@@ -85,7 +86,7 @@ static json_t *apply(struct env *e, json_int_t v, unsigned int n,
 	snprintf(text + len, sizeof(text) - (size_t)len, "]}]%s}", extra);
 	req = json_loads(text, 0, NULL);
 	assert_non_null(req);
-	resp = control_handle(&e->dp, req);
+	resp = control_handle(&e->dp, req, NULL, 0);
 	json_decref(req);
 	return resp;
 }
@@ -150,7 +151,7 @@ static json_t *ask(struct env *e, const char *text)
 	json_t *req = json_loads(text, 0, NULL), *resp;
 
 	assert_non_null(req);
-	resp = control_handle(&e->dp, req);
+	resp = control_handle(&e->dp, req, NULL, 0);
 	json_decref(req);
 	return resp;
 }
@@ -316,6 +317,130 @@ static void test_delta_apply(void **state)
 	assert_stat_ids_unique(e);
 }
 
+static json_t *ask_with(struct env *e, const char *text, const void *payload,
+			size_t len)
+{
+	json_t *req = json_loads(text, 0, NULL), *resp;
+
+	assert_non_null(req);
+	resp = control_handle(&e->dp, req, payload, len);
+	json_decref(req);
+	return resp;
+}
+
+static char *dump_text(struct env *e)
+{
+	json_t *dump = state_json_dump(e->dp.fwd);
+	char *text = json_dumps(dump, JSON_COMPACT);
+
+	json_decref(dump);
+	return text;
+}
+
+#define TWO_SERVICES "[" SVC("web", "10.0.0.100", BE("10.0.0.12") ", " \
+	BE("10.0.0.10") ", {\"addr\": \"10.0.0.11\", \"weight\": 3," \
+	" \"state\": \"draining\"}") ", {\"name\": \"six\", \"vip\":" \
+	" \"fd00::100\", \"proto\": \"udp\", \"port\": 53, \"mode\": \"ipip\"," \
+	" \"table_size\": 1009, \"backends\": [{\"addr\": \"fd00::2\"}," \
+	" {\"addr\": \"fd00::1\", \"weight\": 2}]}]"
+
+/* The services as fulcrumd sends them, in binary after the request's
+ * line, build the very tables their JSON builds; a delta in binary lays
+ * its services over the live ones as one in JSON does. */
+static void test_binary_apply(void **state)
+{
+	struct env *e = *state;
+	unsigned char *batch;
+	char *before, *after;
+	json_t *resp;
+	size_t len;
+
+	assert_applied(ask(e, "{\"cmd\": \"apply\", \"version\": 1,"
+			   " \"services\": " TWO_SERVICES "}"), true);
+	before = dump_text(e);
+	batch = batch_craft(TWO_SERVICES, &len);
+	resp = ask_with(e, "{\"cmd\": \"apply\", \"version\": 2, \"digest\": \""
+			D2 "\", \"services\": \"payload\", \"payload\": 1}",
+			batch, len);
+	assert_true(json_is_true(json_object_get(resp, "ok")));
+	/* nothing to swap: the tables are those the JSON built */
+	assert_false(json_is_true(json_object_get(resp, "changed")));
+	json_decref(resp);
+	after = dump_text(e);
+	assert_string_equal(after, before);
+	assert_int_equal(e->dp.version, 2);
+	free(after);
+	free(before);
+	free(batch);
+
+	batch = batch_craft("[" SVC("web", "10.0.0.100", BE("10.0.0.12") ", "
+			    "{\"addr\": \"10.0.0.13\", \"weight\": 5}") "]",
+			    &len);
+	assert_applied(ask_with(e, "{\"cmd\": \"apply\", \"version\": 3,"
+				" \"changed\": \"payload\", \"payload\": 1,"
+				" \"removed\": [\"six\"]" EXPECT(2, D2) "}",
+				batch, len), true);
+	free(batch);
+	after = dump_text(e);
+	assert_string_equal(after,
+		"[{\"name\":\"web\",\"vip\":\"10.0.0.100\",\"proto\":\"tcp\","
+		"\"port\":80,\"mode\":\"l2dsr\",\"table_size\":65537,"
+		"\"gue_port\":6080,\"backends\":[{\"addr\":\"10.0.0.12\","
+		"\"weight\":1,\"state\":\"active\"},{\"addr\":\"10.0.0.13\","
+		"\"weight\":5,\"state\":\"active\"}]}]");
+	free(after);
+	assert_int_equal(e->dp.version, 3);
+}
+
+/* A binary apply whose bytes are not services the tables can take, or
+ * that do not come, is refused whole. */
+static void test_binary_apply_refused(void **state)
+{
+	struct env *e = *state;
+	static const char whole[] = "{\"cmd\": \"apply\", \"version\": 9,"
+		" \"services\": \"payload\", \"payload\": 1}";
+	unsigned char *batch;
+	char *before, *after;
+	size_t len;
+
+	assert_applied(ask(e, "{\"cmd\": \"apply\", \"version\": 1,"
+			   " \"services\": " TWO_SERVICES "}"), true);
+	before = dump_text(e);
+	batch = batch_craft(TWO_SERVICES, &len);
+
+	assert_refused(ask(e, "{\"cmd\": \"apply\", \"version\": 9,"
+			   " \"services\": \"payload\"}"), "does not announce");
+	assert_refused(ask_with(e, whole, batch, len - 1), "cut short");
+	assert_refused(ask_with(e, whole, batch, 3), "cut short");
+	assert_refused(ask_with(e, whole, batch, 0), "removes every service");
+
+	/* the services are by name: six, then web. six's layout byte, its
+	 * table_size (1009 -> 1000, not a prime), web's first weight. */
+	batch[4] = 9;
+	assert_refused(ask_with(e, whole, batch, len), "not a valid service");
+	batch[4] = 2;
+	batch[4 + 54] = 0xe8;
+	batch[4 + 55] = 0x03;
+	assert_refused(ask_with(e, whole, batch, len), "service six: a "
+		       "table_size that is not a prime");
+	batch[4 + 54] = 0xf1;
+	{
+		/* web's image: after six's length and image */
+		size_t six = 4 + (size_t)(batch[0] | batch[1] << 8);
+		size_t web_weight = six + 4 + 64 + 4;
+
+		batch[web_weight] = batch[web_weight + 1] = 0;
+		assert_refused(ask_with(e, whole, batch, len), "service web: a "
+			       "backend of address or weight zero");
+	}
+	free(batch);
+	after = dump_text(e);
+	assert_string_equal(after, before);
+	assert_int_equal(e->dp.version, 1);
+	free(after);
+	free(before);
+}
+
 /* The digest of a store that holds services: committed to a new store as
  * one service_add each, the way fulcrumd's store hashes them. */
 static void store_digest_of(const json_t *services, char out[STORE_DIGEST_LEN])
@@ -379,6 +504,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_conditional_apply, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_delta_apply, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_binary_apply, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_binary_apply_refused, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_digest_of_live_tables,
 						setup, teardown),

@@ -31,6 +31,7 @@
 #include "mgmt.h"
 #include "model.h"
 #include "plan.h"
+#include "service_batch.h"
 
 /* A dataplane that answers "state" with what it was given, "digest" with
  * its hash, and "apply" by taking the pushed state, keeping every apply it
@@ -331,6 +332,55 @@ static json_t *fake_delta(const json_t *live, const json_t *req)
 	return out;
 }
 
+static int fake_take(const struct store_service *ss, size_t i, void *arg)
+{
+	struct backend *b = calloc(ss->n_backends + 1, sizeof(*b));
+	struct service s = {
+		.vip = ss->vip, .family = ss->family, .proto = ss->proto,
+		.port = ss->port, .mode = (uint8_t)service_mode_parse(ss->mode),
+		.table_size = ss->table_size, .gue_port = ss->gue_port,
+		.n_backends = ss->n_backends, .backends = b,
+	};
+
+	(void)i;
+	snprintf(s.name, sizeof(s.name), "%s", ss->name);
+	for (uint32_t j = 0; b && j < ss->n_backends; j++)
+		b[j] = (struct backend){
+			.addr = ss->backends[j].addr,
+			.weight = ss->backends[j].weight,
+			.state = (uint8_t)backend_state_parse(
+				ss->backends[j].state),
+		};
+	json_array_append_new(arg, b ? model_service_to_json(&s) : json_null());
+	free(b);
+	return 0;
+}
+
+/* A push as the fake keeps it: the services of its payload, which
+ * fulcrumd sends in binary (service_batch.h), as the JSON form of the
+ * same request (control.h) would list them; null where they do not
+ * read. */
+static void fake_read_payload(json_t *req, const void *payload, size_t len)
+{
+	static const char *const keys[] = { "services", "changed" };
+	char why[256];
+	size_t n;
+
+	for (size_t k = 0; k < 2; k++) {
+		json_t *list = json_array();
+
+		if (!json_is_string(json_object_get(req, keys[k])))
+			continue;
+		if (service_batch_read(payload, len, &n, fake_take, list, why,
+				       sizeof(why)) < 0 ||
+		    json_array_size(list) != n) {
+			json_decref(list);
+			list = json_null();
+		}
+		json_object_set_new(req, keys[k], list);
+	}
+}
+
 static json_t *fake_answer(struct fake_dp *f, const json_t *req)
 {
 	const char *cmd = json_string_value(json_object_get(req, "cmd"));
@@ -399,6 +449,8 @@ static void *fake_run(void *arg)
 		struct pollfd p = { .fd = f->lfd, .events = POLLIN };
 		char why[256];
 		json_t *req, *resp;
+		void *payload;
+		size_t len;
 		int fd;
 
 		/* short, so that a stop is noticed soon */
@@ -407,12 +459,15 @@ static void *fake_run(void *arg)
 		fd = accept(f->lfd, NULL, NULL);
 		if (fd < 0)
 			continue;
-		req = jsonline_recv(fd, 1u << 20, why, sizeof(why));
+		req = jsonline_recv_payload(fd, 64u << 20, &payload, &len, why,
+					    sizeof(why));
 		if (req) {
+			fake_read_payload(req, payload, len);
 			resp = fake_answer(f, req);
 			jsonline_send(fd, resp);
 			json_decref(resp);
 			json_decref(req);
+			free(payload);
 		}
 		close(fd);
 	}
@@ -1211,6 +1266,55 @@ static void test_jsonline_oversized(void **state)
 			fail_msg("a line of max bytes refused: %s", why);
 		json_decref(j);
 	}
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* A line may announce bytes after it (jsonline.h): they are handed over
+ * whole to a reader that takes them, and refused by one that does not. */
+static void test_jsonline_payload(void **state)
+{
+	static const char full[] = "{\"cmd\": \"apply\", \"payload\": 5}\nhello";
+	static const char cut[] = "{\"payload\": 10}\nabc";
+	static const char big[] = "{\"payload\": 99}\n";
+	char why[256] = "";
+	void *payload;
+	size_t len;
+	json_t *j;
+	int sv[2];
+	(void)state;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(write(sv[1], full, strlen(full)), (ssize_t)strlen(full));
+	j = jsonline_recv_payload(sv[0], 1024, &payload, &len, why, sizeof(why));
+	if (!j)
+		fail_msg("%s", why);
+	assert_int_equal(len, 5);
+	assert_memory_equal(payload, "hello", 5);
+	json_decref(j);
+	free(payload);
+	/* fulcrumd's own socket takes none */
+	assert_int_equal(write(sv[1], full, strlen(full)), (ssize_t)strlen(full));
+	assert_null(jsonline_recv(sv[0], 1024, why, sizeof(why)));
+	assert_non_null(strstr(why, "a payload is not taken here"));
+	close(sv[0]);
+	close(sv[1]);
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(write(sv[1], cut, strlen(cut)), (ssize_t)strlen(cut));
+	close(sv[1]);
+	assert_null(jsonline_recv_payload(sv[0], 1024, &payload, &len, why,
+					  sizeof(why)));
+	assert_null(payload);
+	assert_non_null(strstr(why, "after 3 of the payload's 10 bytes"));
+	close(sv[0]);
+
+	/* more than the reader takes */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(write(sv[1], big, strlen(big)), (ssize_t)strlen(big));
+	assert_null(jsonline_recv_payload(sv[0], 20, &payload, &len, why,
+					  sizeof(why)));
+	assert_non_null(strstr(why, "not one of 0 to 20"));
 	close(sv[0]);
 	close(sv[1]);
 }
@@ -2343,6 +2447,7 @@ int main(void)
 		cmocka_unit_test(test_plan_robust),
 		cmocka_unit_test(test_jsonline_cut_short),
 		cmocka_unit_test(test_jsonline_oversized),
+		cmocka_unit_test(test_jsonline_payload),
 		cmocka_unit_test(test_jsonline_valid),
 		T(test_sync_pushes_when_behind),
 		T(test_sync_conditional_push),
