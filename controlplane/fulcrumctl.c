@@ -619,6 +619,10 @@ static void print_plan(const json_t *p)
 	}
 	if (json_object_get(p, "ops"))
 		print_ops(json_object_get(p, "ops"));
+	else if (json_integer_value(json_object_get(p, "ops_count")) > 0)
+		printf("  %lld ops: fulcrumctl plan show %lld lists them\n",
+		       json_integer_value(json_object_get(p, "ops_count")),
+		       json_integer_value(json_object_get(p, "id")));
 }
 
 static void print_plan_response(const json_t *r)

@@ -22,23 +22,26 @@ static int64_t now_ms(void)
 	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
-static void plan_path(const struct fulcrumd *d, json_int_t id, char *out,
-		      size_t len)
+/* A plan is two files: ID.json, what it is and what became of it, and
+ * ID.ops.json, its ops, written once. Approving or carrying out a plan
+ * rewrites only the first: the ops of a restore of 10,000 services take
+ * megabytes and a quarter of a second to write, and as long to read. */
+static void plan_path(const struct fulcrumd *d, json_int_t id,
+		      const char *suffix, char *out, size_t len)
 {
-	snprintf(out, len, "%s/%lld.json", d->cfg.plans_dir, (long long)id);
+	snprintf(out, len, "%s/%lld%s.json", d->cfg.plans_dir, (long long)id,
+		 suffix);
 }
 
-static int save(const struct fulcrumd *d, const json_t *plan, char *err,
-		size_t len)
+static int save_file(const struct fulcrumd *d, const json_t *j,
+		     const char *path, char *err, size_t len)
 {
-	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	char tmp[PATH_MAX + 8];
 
-	plan_path(d, json_integer_value(json_object_get(plan, "id")), path,
-		  sizeof(path));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	jsonline_make_parent(path);
-	/* a rename: a crash leaves the old plan or the new one */
-	if (json_dump_file(plan, tmp, JSON_COMPACT) < 0 ||
+	/* a rename: a crash leaves the old file or the new one */
+	if (json_dump_file(j, tmp, JSON_COMPACT) < 0 ||
 	    rename(tmp, path) < 0) {
 		snprintf(err, len, "cannot save the plan in %s: %s",
 			 d->cfg.plans_dir, strerror(errno));
@@ -47,6 +50,27 @@ static int save(const struct fulcrumd *d, const json_t *plan, char *err,
 	return 0;
 }
 
+/* The plan, less its ops, which save_ops wrote when it was made. */
+static int save(const struct fulcrumd *d, const json_t *plan, char *err,
+		size_t len)
+{
+	char path[PATH_MAX];
+
+	plan_path(d, json_integer_value(json_object_get(plan, "id")), "", path,
+		  sizeof(path));
+	return save_file(d, plan, path, err, len);
+}
+
+static int save_ops(const struct fulcrumd *d, json_int_t id, const json_t *ops,
+		    char *err, size_t len)
+{
+	char path[PATH_MAX];
+
+	plan_path(d, id, ".ops", path, sizeof(path));
+	return save_file(d, ops, path, err, len);
+}
+
+/* The plan req names, less its ops. */
 static json_t *load(const struct fulcrumd *d, const json_t *req, char *err,
 		    size_t len)
 {
@@ -59,11 +83,58 @@ static json_t *load(const struct fulcrumd *d, const json_t *req, char *err,
 		snprintf(err, len, "'id' must be a plan number");
 		return NULL;
 	}
-	plan_path(d, json_integer_value(id), path, sizeof(path));
+	plan_path(d, json_integer_value(id), "", path, sizeof(path));
 	plan = json_load_file(path, 0, &je);
 	if (!plan)
 		snprintf(err, len, "no plan %lld", (long long)json_integer_value(id));
 	return plan;
+}
+
+/* The ops of a loaded plan: from its ops file, or, for a plan saved
+ * before plans had one, from the plan itself. NULL with err. */
+static json_t *load_ops(const struct fulcrumd *d, const json_t *plan,
+			char *err, size_t len)
+{
+	json_int_t id = json_integer_value(json_object_get(plan, "id"));
+	char path[PATH_MAX];
+	json_error_t je;
+	json_t *ops = json_object_get(plan, "ops");
+
+	if (ops)
+		return json_incref(ops);
+	plan_path(d, id, ".ops", path, sizeof(path));
+	ops = json_load_file(path, 0, &je);
+	if (!json_is_array(ops)) {
+		snprintf(err, len, "the ops of plan %lld do not read: %s",
+			 (long long)id, ops ? "not an array" : je.text);
+		json_decref(ops);
+		return NULL;
+	}
+	return ops;
+}
+
+/* More ops than this are left out of a response that shows a plan just
+ * made or approved: no one reads 95,000 lines, and a script that wants
+ * them asks for the plan by id. */
+#define OPS_SHOWN 1000
+
+/* The response that shows a plan just made or approved: with its ops
+ * when they are few, read for it if need be. */
+static json_t *shown(const struct fulcrumd *d, json_t *plan, json_t *ops,
+		     const char *cmd)
+{
+	char err[512];
+
+	if (json_integer_value(json_object_get(plan, "ops_count")) <= OPS_SHOWN) {
+		ops = ops ? json_incref(ops) : load_ops(d, plan, err,
+							sizeof(err));
+		if (!ops) {
+			json_decref(plan);
+			return mgmt_refuse("%s: %s", cmd, err);
+		}
+		json_object_set_new(plan, "ops", ops);
+	}
+	return json_pack("{s:b, s:o}", "ok", 1, "plan", plan);
 }
 
 static json_int_t next_id(const struct fulcrumd *d)
@@ -73,7 +144,7 @@ static json_int_t next_id(const struct fulcrumd *d)
 
 	/* plans are few: the first free number will do */
 	for (;; id++) {
-		plan_path(d, id, path, sizeof(path));
+		plan_path(d, id, "", path, sizeof(path));
 		if (access(path, F_OK) != 0)
 			return id;
 	}
@@ -160,7 +231,7 @@ json_t *plans_make(struct fulcrumd *d, const struct peer *peer,
 	json_t *restore = json_object_get(req, "restore_to");
 	const char *reason = json_string_value(json_object_get(req, "reason"));
 	json_t *at_time = json_object_get(req, "restore_to_time_ms");
-	json_t *restore_req = NULL;
+	json_t *restore_req = NULL, *resp;
 	char err[1024];
 	int rc;
 
@@ -178,25 +249,32 @@ json_t *plans_make(struct fulcrumd *d, const struct peer *peer,
 	     change_plan(d, req, &ops, &risk, err, sizeof(err));
 	if (rc < 0)
 		goto fail;
-	plan = json_pack("{s:I, s:s, s:i, s:I, s:s, s:I, s:o, s:o, s:O, s:O}",
+	plan = json_pack("{s:I, s:s, s:i, s:I, s:s, s:I, s:I, s:o, s:O, s:O}",
 			 "id", next_id(d), "author", peer->user,
 			 "uid", (int)peer->uid, "created_ms", (json_int_t)now_ms(),
 			 "reason", reason ? reason : "",
 			 "base_version", (json_int_t)store_version(d->store),
-			 "ops", ops, "risk", risk, "replayed", replayed,
+			 "ops_count", (json_int_t)json_array_size(ops),
+			 "risk", risk, "replayed", replayed,
 			 "skipped", skipped);
 	if (restore)
 		json_object_set(plan, "restore_to", restore);
 	if (at_time)
 		json_object_set(plan, "restore_to_time_ms", at_time);
-	if (save(d, plan, err, sizeof(err)) < 0) {
+	/* the ops first: a plan is there once its own file is */
+	if (save_ops(d, json_integer_value(json_object_get(plan, "id")), ops,
+		     err, sizeof(err)) < 0 ||
+	    save(d, plan, err, sizeof(err)) < 0) {
 		json_decref(plan);
+		json_decref(ops);
 		goto fail;
 	}
 	json_decref(restore_req);
 	json_decref(replayed);
 	json_decref(skipped);
-	return json_pack("{s:b, s:o}", "ok", 1, "plan", plan);
+	resp = shown(d, plan, ops, "plan");
+	json_decref(ops);
+	return resp;
 fail:
 	json_decref(restore_req);
 	json_decref(replayed);
@@ -239,14 +317,14 @@ json_t *plans_approve(struct fulcrumd *d, const struct peer *peer,
 		json_decref(plan);
 		return mgmt_refuse("approve: %s", err);
 	}
-	return json_pack("{s:b, s:o}", "ok", 1, "plan", plan);
+	return shown(d, plan, NULL, "approve");
 }
 
 json_t *plans_execute(struct fulcrumd *d, const struct peer *peer,
 		      const json_t *req)
 {
 	char err[512], reason[512];
-	json_t *plan = load(d, req, err, sizeof(err)), *resp;
+	json_t *plan = load(d, req, err, sizeof(err)), *resp, *ops = NULL;
 	struct change_meta meta = {
 		.user = peer->user, .uid = peer->uid,
 		.environment = d->cfg.environment, .reason = reason,
@@ -270,6 +348,8 @@ json_t *plans_execute(struct fulcrumd *d, const struct peer *peer,
 			      "approved", json_integer_value(json_object_get(plan, "id")),
 			      json_string_value(json_object_get(
 				      json_object_get(plan, "risk"), "why")));
+	} else if (!(ops = load_ops(d, plan, err, sizeof(err)))) {
+		resp = mgmt_refuse("apply: %s", err);
 	} else {
 		snprintf(reason, sizeof(reason), "plan %lld (by %s, approved by "
 			 "%s): %s", json_integer_value(json_object_get(plan, "id")),
@@ -278,7 +358,7 @@ json_t *plans_execute(struct fulcrumd *d, const struct peer *peer,
 			 json_string_value(json_object_get(plan, "approved_by")) :
 			 "nobody; low risk",
 			 json_string_value(json_object_get(plan, "reason")));
-		resp = mgmt_commit(d, &meta, json_object_get(plan, "ops"), true);
+		resp = mgmt_commit(d, &meta, ops, true);
 		if (json_is_true(json_object_get(resp, "ok"))) {
 			json_object_set(plan, "executed_version",
 					json_object_get(resp, "version"));
@@ -286,6 +366,7 @@ json_t *plans_execute(struct fulcrumd *d, const struct peer *peer,
 				json_object_set_new(resp, "note", json_string(err));
 		}
 	}
+	json_decref(ops);
 	json_decref(plan);
 	return resp;
 }
@@ -296,9 +377,15 @@ json_t *plans_list(struct fulcrumd *d, const json_t *req)
 	char err[256];
 
 	if (json_object_get(req, "id")) {
+		json_t *ops = NULL;
+
 		plan = load(d, req, err, sizeof(err));
-		return plan ? json_pack("{s:b, s:o}", "ok", 1, "plan", plan) :
-			      mgmt_refuse("plan: %s", err);
+		if (plan && !(ops = load_ops(d, plan, err, sizeof(err))))
+			json_decref(plan);
+		else if (plan)
+			json_object_set_new(plan, "ops", ops);
+		return plan && ops ? json_pack("{s:b, s:o}", "ok", 1, "plan", plan) :
+				     mgmt_refuse("plan: %s", err);
 	}
 	for (json_int_t id = 1; id < next_id(d); id++) {
 		json_t *one = json_pack("{s:I}", "id", id);

@@ -6,6 +6,7 @@
  * test works in a directory of its own under /tmp. */
 #define _XOPEN_SOURCE 700
 #include <errno.h>
+#include <limits.h>
 #include <ftw.h>
 #include <poll.h>
 #include <pthread.h>
@@ -367,10 +368,11 @@ static void fake_read_payload(json_t *req, const void *payload, size_t len)
 	size_t n;
 
 	for (size_t k = 0; k < 2; k++) {
-		json_t *list = json_array();
+		json_t *list;
 
 		if (!json_is_string(json_object_get(req, keys[k])))
 			continue;
+		list = json_array();
 		if (service_batch_read(payload, len, &n, fake_take, list, why,
 				       sizeof(why)) < 0 ||
 		    json_array_size(list) != n) {
@@ -2102,6 +2104,88 @@ static void test_restore_plans_what_changed(void **state)
 	json_decref(r);
 }
 
+/* A plan keeps its ops in a file of their own (plans.c): a plan of many
+ * ops is shown without them until asked for by id, and is approved and
+ * carried out from the file; a plan saved with its ops inside, as plans
+ * were before, is carried out all the same; ops that do not read refuse
+ * the apply and change nothing. */
+static void test_plan_ops_apart(void **state)
+{
+	struct env *e = *state;
+	json_t *ops = json_array(), *req, *r, *saved;
+	char path[PATH_MAX + 32];
+	json_error_t je;
+	FILE *f;
+
+	commit_ok(e, CHANGE(ADD_WEB));                          /* v1 */
+	for (unsigned int i = 0; i < 1001; i++) {
+		char addr[32];
+
+		snprintf(addr, sizeof(addr), "10.1.%u.%u", i / 250, i % 250 + 1);
+		json_array_append_new(ops, json_pack("{s:s, s:s, s:s, s:i}", "op",
+						     "backend_add", "service", "web",
+						     "addr", addr, "weight", 1));
+	}
+	req = json_pack("{s:s, s:s, s:s, s:o}", "cmd", "plan", "env",
+			"production", "reason", "grow", "ops", ops);
+	r = ask_json(e, "alice", 1000, req);
+	assert_ok(r);
+	assert_int_equal(int_at(r, "plan.ops_count"), 1001);
+	assert_null(json_object_get(json_object_get(r, "plan"), "ops"));
+	json_decref(r);
+	snprintf(path, sizeof(path), "%s/1.json", e->d.cfg.plans_dir);
+	saved = json_load_file(path, 0, &je);
+	assert_non_null(saved);
+	assert_null(json_object_get(saved, "ops"));
+	json_decref(saved);
+	r = ask_ok(e, "{\"cmd\": \"plans\", \"id\": 1}");
+	assert_int_equal(json_array_size(json_object_get(json_object_get(
+		r, "plan"), "ops")), 1001);
+	json_decref(r);
+	r = ask_json(e, "carol", 1002, plan_req("approve", 1));
+	assert_ok(r);
+	assert_null(json_object_get(json_object_get(r, "plan"), "ops"));
+	json_decref(r);
+	r = ask_json(e, "alice", 1000, plan_req("execute", 1));
+	assert_ok(r);
+	json_decref(r);
+	r = services_now(e);
+	assert_int_equal(json_array_size(json_object_get(json_array_get(r, 0),
+							 "backends")), 1002);
+	json_decref(r);
+
+	/* as plans were saved before: the ops inside */
+	snprintf(path, sizeof(path), "%s/2.json", e->d.cfg.plans_dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "{\"id\": 2, \"author\": \"alice\", \"uid\": 1000,"
+		" \"reason\": \"old\", \"base_version\": 2, \"risk\":"
+		" {\"high\": false}, \"ops\": [{\"op\": \"backend_del\","
+		" \"service\": \"web\", \"addr\": \"10.1.0.1\"}]}");
+	fclose(f);
+	r = ask_json(e, "alice", 1000, plan_req("execute", 2));
+	assert_ok(r);
+	json_decref(r);
+	assert_int_equal(store_version(e->d.store), 3);
+
+	/* ops that do not read */
+	r = ask_ok(e, "{\"cmd\": \"plan\", \"env\": \"production\","
+		   " \"reason\": \"r\", \"ops\": [{\"op\": \"backend_del\","
+		   " \"service\": \"web\", \"addr\": \"10.1.0.2\"}]}");
+	assert_int_equal(int_at(r, "plan.id"), 3);
+	assert_int_equal(json_array_size(json_object_get(json_object_get(
+		r, "plan"), "ops")), 1);
+	json_decref(r);
+	snprintf(path, sizeof(path), "%s/3.ops.json", e->d.cfg.plans_dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("[{\"op\": ", f);
+	fclose(f);
+	assert_refused(e, "{\"cmd\": \"execute\", \"env\": \"production\","
+		       " \"reason\": \"r\", \"id\": 3}",
+		       "the ops of plan 3 do not read", NULL);
+}
+
 static json_int_t wall_ms(void)
 {
 	struct timespec t;
@@ -2425,6 +2509,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_plans, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_plans_what_changed,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_plan_ops_apart, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_restore_to_time, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_restore_with_replay, setup,
