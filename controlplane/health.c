@@ -393,7 +393,7 @@ static void ramp_added(struct hservice *s, uint64_t now)
 
 /* ---- taking in the store's state ---- */
 
-/* s's targets become `backends`, as the store has them; those gone are
+/* s's targets become svc's backends, as the store has them; those gone are
  * freed. */
 static int take_backends(struct health *h, struct hservice *s,
 			 const struct service *svc, uint64_t now,

@@ -1,6 +1,7 @@
 #include "service_image.h"
 
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -64,6 +65,14 @@ void service_image_write(const struct service *s, unsigned char *out)
 	}
 }
 
+static bool all_zero(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
 int service_image_read(const void *image, size_t len, struct service *s)
 {
 	const unsigned char *in = image;
@@ -76,6 +85,15 @@ int service_image_read(const void *image, size_t len, struct service *s)
 	n = get32(in + 60);
 	a = addr_len(in[0], in[49]);
 	if (len != HEADER + (size_t)n * (a + 3) || !in[1])
+		return -1;
+	/* what the writer leaves zero is zero: the name past its end, an
+	 * IPv4 VIP past its four bytes. The digest does not see those bytes,
+	 * so a reader that let them through would take two images that
+	 * differ for the same service. */
+	if (!all_zero(in + 1 + strnlen((const char *)in + 1, SERVICE_NAME_LEN),
+		      SERVICE_NAME_LEN - strnlen((const char *)in + 1,
+						 SERVICE_NAME_LEN)) ||
+	    (in[49] == AF_INET && !all_zero(in + 33 + 4, 12)))
 		return -1;
 	memset(s, 0, sizeof(*s));
 	memcpy(s->name, in + 1, SERVICE_NAME_LEN);
@@ -98,6 +116,11 @@ int service_image_read(const void *image, size_t len, struct service *s)
 		const unsigned char *b = in + HEADER + (size_t)i * (a + 3);
 
 		memset(&s->backends[i], 0, sizeof(s->backends[i]));
+		if (s->family == AF_INET && a == 16 && !all_zero(b + 4, 12)) {
+			free(s->backends);
+			s->backends = NULL;
+			return -1;
+		}
 		memcpy(s->backends[i].addr.v6, b, a);
 		s->backends[i].weight = get16(b + a);
 		s->backends[i].state = b[a + 2];

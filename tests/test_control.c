@@ -432,6 +432,11 @@ static void test_binary_apply_refused(void **state)
 		batch[web_weight] = batch[web_weight + 1] = 0;
 		assert_refused(ask_with(e, whole, batch, len), "service web: a "
 			       "backend of address or weight zero");
+		batch[web_weight] = 1;
+		/* a byte the writer leaves zero, past web's IPv4 VIP */
+		batch[six + 4 + 33 + 4] = 1;
+		assert_refused(ask_with(e, whole, batch, len),
+			       "service 1 of those sent is not a valid service");
 	}
 	free(batch);
 	after = dump_text(e);
