@@ -371,22 +371,31 @@ json_t *plans_execute(struct fulcrumd *d, const struct peer *peer,
 	return resp;
 }
 
+/* The plan req names, with its ops. */
+static json_t *plan_whole(struct fulcrumd *d, const json_t *req)
+{
+	char err[256];
+	json_t *plan = load(d, req, err, sizeof(err)), *ops;
+
+	if (!plan)
+		return mgmt_refuse("plan: %s", err);
+	ops = load_ops(d, plan, err, sizeof(err));
+	if (!ops) {
+		json_decref(plan);
+		return mgmt_refuse("plan: %s", err);
+	}
+	json_object_set_new(plan, "ops", ops);
+	return json_pack("{s:b, s:o}", "ok", 1, "plan", plan);
+}
+
 json_t *plans_list(struct fulcrumd *d, const json_t *req)
 {
-	json_t *list = json_array(), *plan;
+	json_t *list, *plan;
 	char err[256];
 
-	if (json_object_get(req, "id")) {
-		json_t *ops = NULL;
-
-		plan = load(d, req, err, sizeof(err));
-		if (plan && !(ops = load_ops(d, plan, err, sizeof(err))))
-			json_decref(plan);
-		else if (plan)
-			json_object_set_new(plan, "ops", ops);
-		return plan && ops ? json_pack("{s:b, s:o}", "ok", 1, "plan", plan) :
-				     mgmt_refuse("plan: %s", err);
-	}
+	if (json_object_get(req, "id"))
+		return plan_whole(d, req);
+	list = json_array();
 	for (json_int_t id = 1; id < next_id(d); id++) {
 		json_t *one = json_pack("{s:I}", "id", id);
 
