@@ -109,9 +109,15 @@ static int recv_payload(int fd, const json_t *line, const char *rest,
 	unsigned char *out;
 	size_t got;
 
-	if (n < 0 || (uint64_t)n > max || have > (size_t)n) {
+	if (n < 0 || (uint64_t)n > max) {
 		snprintf(err, err_len, "a payload of %lld bytes is not one of "
-			 "0 to %zu that follows its line", (long long)n, max);
+			 "0 to %zu", (long long)n, max);
+		return -1;
+	}
+	/* one line and its payload per connection, as jsonline_call sends */
+	if (have > (size_t)n) {
+		snprintf(err, err_len, "bytes came after the line's payload "
+			 "of %lld bytes", (long long)n);
 		return -1;
 	}
 	out = malloc((size_t)n + 1);

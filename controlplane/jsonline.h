@@ -31,7 +31,8 @@ int jsonline_send(int fd, const json_t *req);
 json_t *jsonline_recv(int fd, size_t max, char *err, size_t err_len);
 
 /* jsonline_recv for a peer that may send a payload: then *payload (free
- * it) holds its *payload_len bytes, at most max; else *payload is NULL. */
+ * it) holds its *payload_len bytes, at most max; else *payload is NULL.
+ * One line and its payload per connection: bytes after them are refused. */
 json_t *jsonline_recv_payload(int fd, size_t max, void **payload,
 			      size_t *payload_len, char *err, size_t err_len);
 

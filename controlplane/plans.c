@@ -1,6 +1,7 @@
 #include "plans.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -37,17 +38,29 @@ static int save_file(const struct fulcrumd *d, const json_t *j,
 		     const char *path, char *err, size_t len)
 {
 	char tmp[PATH_MAX + 8];
+	FILE *f;
+	int dir, rc;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	jsonline_make_parent(path);
-	/* a rename: a crash leaves the old file or the new one */
-	if (json_dump_file(j, tmp, JSON_COMPACT) < 0 ||
-	    rename(tmp, path) < 0) {
+	/* a rename of a file on disk: a crash or a power cut leaves the old
+	 * file or the new one, never part of it */
+	f = fopen(tmp, "w");
+	rc = f && json_dumpf(j, f, JSON_COMPACT) == 0 && fflush(f) == 0 &&
+	     fsync(fileno(f)) == 0 ? 0 : -1;
+	if (f && fclose(f) != 0)
+		rc = -1;
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -1;
+	dir = rc == 0 ? open(d->cfg.plans_dir, O_RDONLY | O_DIRECTORY) : -1;
+	if (rc == 0 && (dir < 0 || fsync(dir) < 0))
+		rc = -1;
+	if (dir >= 0)
+		close(dir);
+	if (rc < 0)
 		snprintf(err, len, "cannot save the plan in %s: %s",
 			 d->cfg.plans_dir, strerror(errno));
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 /* The plan, less its ops, which save_ops wrote when it was made. */
@@ -118,22 +131,19 @@ static json_t *load_ops(const struct fulcrumd *d, const json_t *plan,
  * them asks for the plan by id. */
 #define OPS_SHOWN 1000
 
-/* The response that shows a plan just made or approved: with its ops
- * when they are few, read for it if need be. */
-static json_t *shown(const struct fulcrumd *d, json_t *plan, json_t *ops,
-		     const char *cmd)
+/* Whether a response that shows plan lists its ops. */
+static bool ops_shown(const json_t *plan)
 {
-	char err[512];
+	return json_integer_value(json_object_get(plan, "ops_count")) <=
+	       OPS_SHOWN;
+}
 
-	if (json_integer_value(json_object_get(plan, "ops_count")) <= OPS_SHOWN) {
-		ops = ops ? json_incref(ops) : load_ops(d, plan, err,
-							sizeof(err));
-		if (!ops) {
-			json_decref(plan);
-			return mgmt_refuse("%s: %s", cmd, err);
-		}
-		json_object_set_new(plan, "ops", ops);
-	}
+/* The response that shows a plan just made or approved: with ops, the
+ * plan's, when ops_shown. */
+static json_t *shown(json_t *plan, json_t *ops)
+{
+	if (ops)
+		json_object_set(plan, "ops", ops);
 	return json_pack("{s:b, s:o}", "ok", 1, "plan", plan);
 }
 
@@ -272,7 +282,7 @@ json_t *plans_make(struct fulcrumd *d, const struct peer *peer,
 	json_decref(restore_req);
 	json_decref(replayed);
 	json_decref(skipped);
-	resp = shown(d, plan, ops, "plan");
+	resp = shown(plan, ops_shown(plan) ? ops : NULL);
 	json_decref(ops);
 	return resp;
 fail:
@@ -292,7 +302,7 @@ json_t *plans_approve(struct fulcrumd *d, const struct peer *peer,
 		      const json_t *req)
 {
 	char err[512];
-	json_t *plan = load(d, req, err, sizeof(err));
+	json_t *plan = load(d, req, err, sizeof(err)), *ops = NULL, *resp;
 	const char *author;
 
 	if (!plan)
@@ -311,13 +321,22 @@ json_t *plans_approve(struct fulcrumd *d, const struct peer *peer,
 		json_decref(plan);
 		return resp;
 	}
-	json_object_set_new(plan, "approved_by", json_string(peer->user));
-	json_object_set_new(plan, "approved_ms", json_integer(now_ms()));
-	if (save(d, plan, err, sizeof(err)) < 0) {
+	/* read before the approval is saved: an approval is not to be
+	 * kept on a plan that could not be carried out */
+	if (ops_shown(plan) && !(ops = load_ops(d, plan, err, sizeof(err)))) {
 		json_decref(plan);
 		return mgmt_refuse("approve: %s", err);
 	}
-	return shown(d, plan, NULL, "approve");
+	json_object_set_new(plan, "approved_by", json_string(peer->user));
+	json_object_set_new(plan, "approved_ms", json_integer(now_ms()));
+	if (save(d, plan, err, sizeof(err)) < 0) {
+		json_decref(ops);
+		json_decref(plan);
+		return mgmt_refuse("approve: %s", err);
+	}
+	resp = shown(plan, ops);
+	json_decref(ops);
+	return resp;
 }
 
 json_t *plans_execute(struct fulcrumd *d, const struct peer *peer,

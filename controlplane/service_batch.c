@@ -63,12 +63,14 @@ int service_batch_read(const void *buf, size_t len, size_t *n_services,
 	int rc = 0;
 
 	/* the framing whole before any service: a batch cut short is
-	 * refused before fn has seen a part of it */
+	 * refused before fn has seen a part of it, and one that claims more
+	 * services than its bytes can hold before room is made for them */
 	for (at = 0; at < len; n++) {
 		if (len - at < LENGTH_BYTES ||
-		    length_at(p + at) > len - at - LENGTH_BYTES) {
-			snprintf(err, err_len, "the services sent are cut short "
-				 "at byte %zu of %zu", at, len);
+		    length_at(p + at) > len - at - LENGTH_BYTES ||
+		    length_at(p + at) < SERVICE_IMAGE_MIN) {
+			snprintf(err, err_len, "the services sent are cut short, "
+				 "or not services, at byte %zu of %zu", at, len);
 			return -1;
 		}
 		at += LENGTH_BYTES + length_at(p + at);

@@ -7,7 +7,7 @@
 #include <sys/socket.h>
 
 #define LAYOUT 2
-#define HEADER 64
+#define HEADER SERVICE_IMAGE_MIN
 
 /* A backend's bytes: its address, then u16 weight and u8 state. */
 static size_t addr_len(unsigned int layout, uint8_t family)

@@ -25,6 +25,9 @@
 
 #include "model.h"
 
+/* The size of the smallest image, a service with no backends. */
+#define SERVICE_IMAGE_MIN 64
+
 size_t service_image_size(const struct service *s);
 /* Writes s into out, service_image_size(s) bytes. */
 void service_image_write(const struct service *s, unsigned char *out);

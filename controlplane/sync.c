@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "change.h"
+#include "control.h"
 #include "jsonline.h"
 #include "model.h"
 #include "plan.h"
@@ -150,6 +151,13 @@ static json_t *push_request(struct sync *s, struct store *st,
 				"digest", s->dp_digest);
 	else if (d->out_of_memory)
 		snprintf(err, err_len, "out of memory");
+	if (req && d->services.len > CONTROL_MAX_REQUEST) {
+		snprintf(err, err_len, "the services to push take %zu bytes, "
+			 "more than the dataplane takes in one apply (%u)",
+			 d->services.len, CONTROL_MAX_REQUEST);
+		json_decref(req);
+		return NULL;
+	}
 	if (req && json_object_set_new(req, "payload", json_integer(
 			(json_int_t)d->services.len)) < 0) {
 		json_decref(req);

@@ -146,12 +146,17 @@ static const char **removed_names(const json_t *removed, uint32_t *n,
 /* The services an apply sends: a JSON array (state_json.h), or
  * "payload", the batch of service images after the request's line
  * (service_batch.h). 0, or -1 with err. */
+static bool is_payload(const json_t *list)
+{
+	return json_is_string(list) &&
+	       strcmp(json_string_value(list), "payload") == 0;
+}
+
 static int parse_sent(const json_t *list, const void *payload,
 		      size_t payload_len, struct service_config **sent,
 		      uint32_t *n_sent, char *err, size_t err_len)
 {
-	if (json_is_string(list) &&
-	    strcmp(json_string_value(list), "payload") == 0)
+	if (is_payload(list))
 		return stored_services_read_batch(payload, payload_len, sent,
 						  n_sent, err, err_len);
 	return state_json_parse(list, sent, n_sent, err, err_len);
@@ -226,10 +231,11 @@ static json_t *apply(struct dataplane *dp, const json_t *req,
 			   "approved", &approved, "digest", &digest,
 			   "expect", &expect, "payload", &payload_bytes) < 0)
 		return refuse("apply: %s", je.text);
-	if ((json_is_string(services) || json_is_string(changed)) &&
-	    payload_bytes < 0)
+	if ((is_payload(services) || is_payload(changed)) &&
+	    payload_bytes != (json_int_t)payload_len)
 		return refuse("apply: %s", "the services are said to be in a "
-			      "payload that the request does not announce");
+			      "payload that the request does not announce, or "
+			      "that is not the one that came");
 	if (version < 0)
 		return refuse("apply: %s", "version is negative");
 	if (strlen(digest) >= sizeof(dp->digest))
@@ -352,13 +358,16 @@ static void serve(struct dataplane *dp, int fd)
 			line = (size_t)(nl + 1 - buf);
 			req = json_loadb(buf, line - 1, 0, &je);
 			bytes = req ? payload_of(req) : 0;
-			if (!req || bytes < 0) {
-				json_decref(req);
-				req = NULL;
-				if (!respond(fd, bytes < 0 ?
-					     refuse("%s", "the payload announced "
-						    "is not 0 to 256 MiB") :
-					     refuse("malformed JSON: %s", je.text)))
+			if (bytes < 0) {
+				/* where its payload ends cannot be told: the
+				 * rest of the stream is not to be trusted */
+				respond(fd, refuse("%s", "the payload announced "
+						   "is not 0 to 256 MiB"));
+				break;
+			}
+			if (!req) {
+				if (!respond(fd, refuse("malformed JSON: %s",
+							je.text)))
 					break;
 				len -= line;
 				memmove(buf, buf + line, len);
@@ -368,6 +377,10 @@ static void serve(struct dataplane *dp, int fd)
 			need = line + (size_t)bytes;
 		} else if (!req) {
 			scanned = len;
+			if (len >= CONTROL_MAX_REQUEST) {
+				respond(fd, refuse("%s", "request too long"));
+				break;
+			}
 		}
 		if (req && len >= need) {
 			json_t *resp = control_handle(dp, req, buf + line,
@@ -386,10 +399,6 @@ static void serve(struct dataplane *dp, int fd)
 			size_t next = cap * 2;
 			char *more;
 
-			if (!req && cap >= CONTROL_MAX_REQUEST) {
-				respond(fd, refuse("%s", "request too long"));
-				break;
-			}
 			while (req && next < need)
 				next *= 2;
 			more = realloc(buf, next);

@@ -6,7 +6,7 @@
  *
  * Protocol, version 2: one JSON object per line each way, a request's
  * line followed by the payload it announces, if any (jsonline.h).
- *   {"cmd": "status"}  -> {"ok": true, "protocol": 1, "version": N,
+ *   {"cmd": "status"}  -> {"ok": true, "protocol": 2, "version": N,
  *                          "services": n, "workers": n, "ports": [...]}
  *   {"cmd": "state"}   -> {"ok": true, "version": N, "services": [...]}
  *   {"cmd": "digest"}  -> {"ok": true, "version": N, "digest": D}

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <rte_cycles.h>
@@ -20,6 +21,7 @@
 #include "control.h"
 #include "dataplane.h"
 #include "fixture.h"
+#include "jsonline.h"
 #include "state_json.h"
 #include "store.h"
 #include "test_env.h"
@@ -317,12 +319,16 @@ static void test_delta_apply(void **state)
 	assert_stat_ids_unique(e);
 }
 
+/* text with the payload after it, which it announces as the socket's
+ * serve loop would read it (unless text announces one itself) */
 static json_t *ask_with(struct env *e, const char *text, const void *payload,
 			size_t len)
 {
 	json_t *req = json_loads(text, 0, NULL), *resp;
 
 	assert_non_null(req);
+	if (!json_object_get(req, "payload"))
+		json_object_set_new(req, "payload", json_integer((json_int_t)len));
 	resp = control_handle(&e->dp, req, payload, len);
 	json_decref(req);
 	return resp;
@@ -360,7 +366,7 @@ static void test_binary_apply(void **state)
 	before = dump_text(e);
 	batch = batch_craft(TWO_SERVICES, &len);
 	resp = ask_with(e, "{\"cmd\": \"apply\", \"version\": 2, \"digest\": \""
-			D2 "\", \"services\": \"payload\", \"payload\": 1}",
+			D2 "\", \"services\": \"payload\"}",
 			batch, len);
 	assert_true(json_is_true(json_object_get(resp, "ok")));
 	/* nothing to swap: the tables are those the JSON built */
@@ -377,7 +383,7 @@ static void test_binary_apply(void **state)
 			    "{\"addr\": \"10.0.0.13\", \"weight\": 5}") "]",
 			    &len);
 	assert_applied(ask_with(e, "{\"cmd\": \"apply\", \"version\": 3,"
-				" \"changed\": \"payload\", \"payload\": 1,"
+				" \"changed\": \"payload\","
 				" \"removed\": [\"six\"]" EXPECT(2, D2) "}",
 				batch, len), true);
 	free(batch);
@@ -398,7 +404,7 @@ static void test_binary_apply_refused(void **state)
 {
 	struct env *e = *state;
 	static const char whole[] = "{\"cmd\": \"apply\", \"version\": 9,"
-		" \"services\": \"payload\", \"payload\": 1}";
+		" \"services\": \"payload\"}";
 	unsigned char *batch;
 	char *before, *after;
 	size_t len;
@@ -410,6 +416,9 @@ static void test_binary_apply_refused(void **state)
 
 	assert_refused(ask(e, "{\"cmd\": \"apply\", \"version\": 9,"
 			   " \"services\": \"payload\"}"), "does not announce");
+	assert_refused(ask_with(e, "{\"cmd\": \"apply\", \"version\": 9,"
+				" \"services\": \"payload\", \"payload\": 7}",
+				batch, len), "not the one that came");
 	assert_refused(ask_with(e, whole, batch, len - 1), "cut short");
 	assert_refused(ask_with(e, whole, batch, 3), "cut short");
 	assert_refused(ask_with(e, whole, batch, 0), "removes every service");
@@ -444,6 +453,82 @@ static void test_binary_apply_refused(void **state)
 	assert_int_equal(e->dp.version, 1);
 	free(after);
 	free(before);
+}
+
+/* One response line from the control socket, read a byte at a time so
+ * that the next one stays unread; NULL once the socket is closed. */
+static json_t *read_answer(int fd)
+{
+	char line[4096];
+	size_t n = 0;
+
+	while (n < sizeof(line) - 1 && read(fd, &line[n], 1) == 1)
+		if (line[n++] == '\n')
+			return json_loadb(line, n - 1, 0, NULL);
+	return NULL;
+}
+
+static void send_text(int fd, const void *text, size_t len)
+{
+	assert_int_equal(write(fd, text, len), (ssize_t)len);
+}
+
+/* The socket's own reading (control.c's serve): a line and the payload
+ * it announces arrive in any number of reads, and requests follow one
+ * another on a connection; a payload announced that cannot be is
+ * answered and the connection closed, since where it would end cannot be
+ * told and the rest of the stream is not to be read as requests. */
+static void test_socket_payloads(void **state)
+{
+	struct env *e = *state;
+	static const char status_line[] = "{\"cmd\": \"status\"}\n";
+	static const char bad[] = "{\"cmd\": \"apply\", \"version\": 6,"
+		" \"services\": \"payload\", \"payload\": -1}\n";
+	char path[64], why[256], line[256];
+	unsigned char *batch;
+	json_t *r;
+	size_t len;
+	int fd;
+
+	snprintf(path, sizeof(path), "/tmp/fulcrum-control-%d.sock",
+		 (int)getpid());
+	snprintf(e->dp.cfg.control_socket, sizeof(e->dp.cfg.control_socket),
+		 "%s", path);
+	if (control_start(&e->dp, path, why, sizeof(why)) < 0)
+		fail_msg("%s", why);
+	fd = jsonline_connect(path);
+	assert_true(fd >= 0);
+
+	batch = batch_craft(TWO_SERVICES, &len);
+	snprintf(line, sizeof(line), "{\"cmd\": \"apply\", \"version\": 5,"
+		 " \"services\": \"payload\", \"payload\": %zu}\n", len);
+	send_text(fd, line, strlen(line));
+	send_text(fd, batch, len / 2);
+	usleep(20 * 1000);
+	send_text(fd, batch + len / 2, len - len / 2);
+	send_text(fd, status_line, strlen(status_line));
+	r = read_answer(fd);
+	assert_non_null(r);
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
+	r = read_answer(fd);
+	assert_int_equal(json_integer_value(json_object_get(r, "protocol")),
+			 CONTROL_PROTOCOL);
+	assert_int_equal(json_integer_value(json_object_get(r, "version")), 5);
+	json_decref(r);
+	free(batch);
+
+	send_text(fd, bad, strlen(bad));
+	send_text(fd, status_line, strlen(status_line));
+	r = read_answer(fd);
+	assert_non_null(strstr(json_string_value(json_object_get(r, "error")),
+			       "payload announced"));
+	json_decref(r);
+	assert_null(read_answer(fd));
+	close(fd);
+	assert_int_equal(e->dp.version, 5);
+	__atomic_store_n(&e->dp.stop, true, __ATOMIC_RELAXED);
+	control_stop(&e->dp);
 }
 
 /* The digest of a store that holds services: committed to a new store as
@@ -513,6 +598,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_binary_apply, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_binary_apply_refused, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_socket_payloads, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_digest_of_live_tables,
 						setup, teardown),

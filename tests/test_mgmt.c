@@ -1279,6 +1279,7 @@ static void test_jsonline_payload(void **state)
 	static const char full[] = "{\"cmd\": \"apply\", \"payload\": 5}\nhello";
 	static const char cut[] = "{\"payload\": 10}\nabc";
 	static const char big[] = "{\"payload\": 99}\n";
+	static const char more[] = "{\"payload\": 2}\nabXYZ";
 	char why[256] = "";
 	void *payload;
 	size_t len;
@@ -1317,6 +1318,15 @@ static void test_jsonline_payload(void **state)
 	assert_null(jsonline_recv_payload(sv[0], 20, &payload, &len, why,
 					  sizeof(why)));
 	assert_non_null(strstr(why, "not one of 0 to 20"));
+	close(sv[0]);
+	close(sv[1]);
+
+	/* one line and its payload a connection: what follows is refused */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(write(sv[1], more, strlen(more)), (ssize_t)strlen(more));
+	assert_null(jsonline_recv_payload(sv[0], 64, &payload, &len, why,
+					  sizeof(why)));
+	assert_non_null(strstr(why, "bytes came after the line's payload"));
 	close(sv[0]);
 	close(sv[1]);
 }
@@ -2184,6 +2194,15 @@ static void test_plan_ops_apart(void **state)
 	assert_refused(e, "{\"cmd\": \"execute\", \"env\": \"production\","
 		       " \"reason\": \"r\", \"id\": 3}",
 		       "the ops of plan 3 do not read", NULL);
+	/* nor is it approved: an approval said to have failed is not kept */
+	r = ask_json(e, "carol", 1002, plan_req("approve", 3));
+	assert_false(json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
+	snprintf(path, sizeof(path), "%s/3.json", e->d.cfg.plans_dir);
+	saved = json_load_file(path, 0, &je);
+	assert_non_null(saved);
+	assert_null(json_object_get(saved, "approved_by"));
+	json_decref(saved);
 }
 
 static json_int_t wall_ms(void)
