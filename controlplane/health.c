@@ -478,6 +478,22 @@ static struct hservice *service_get(struct health *h, const char *name,
 	return s;
 }
 
+/* svc as the store has it, into its hservice (made if new) in *out: 0,
+ * or -1 where not all of it could be taken in (*out is NULL only when
+ * the hservice itself could not be made). */
+static int take_service(struct health *h, const struct service *svc,
+			uint64_t now, bool initial, struct hservice **out)
+{
+	bool port_changed;
+
+	*out = service_get(h, svc->name, check_port(check_of(&h->d->cfg,
+							     svc->name),
+						    svc->port), &port_changed);
+	if (!*out)
+		return -1;
+	return take_backends(h, *out, svc, now, port_changed, initial);
+}
+
 /* A refresh under way: the services taken in so far, by name. */
 struct refresh {
 	struct health *h;
@@ -492,15 +508,10 @@ static int refresh_one(const struct service *svc, const struct service *then,
 		       void *arg)
 {
 	struct refresh *r = arg;
-	struct health *h = r->h;
 	struct hservice *s;
-	bool changed;
 
 	(void)then;
-	s = service_get(h, svc->name, check_port(check_of(&h->d->cfg,
-							  svc->name),
-						 svc->port), &changed);
-	if (!s || take_backends(h, s, svc, r->now, changed, r->initial) < 0)
+	if (take_service(r->h, svc, r->now, r->initial, &s) < 0)
 		r->rc = -1;
 	if (s) {
 		s->seen = true;
@@ -629,7 +640,7 @@ static int catch_up_one(const struct service *now, const struct service *then,
 	struct health *h = c->h;
 	const char *name = now ? now->name : then->name;
 	struct hservice *s;
-	bool found, changed;
+	bool found;
 	size_t at = svc_slot(h, name, &found);
 
 	if (!now) {
@@ -637,9 +648,7 @@ static int catch_up_one(const struct service *now, const struct service *then,
 			svc_remove(h, at);
 		return 0;
 	}
-	s = service_get(h, name, check_port(check_of(&h->d->cfg, name),
-					    now->port), &changed);
-	if (!s || take_backends(h, s, now, c->now, changed, false) < 0 ||
+	if (take_service(h, now, c->now, false, &s) < 0 ||
 	    (!found && svc_insert(h, at, s) < 0)) {
 		c->rc = -1;
 		return -1;

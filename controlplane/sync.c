@@ -136,11 +136,17 @@ static json_t *push_request(struct sync *s, struct store *st,
 		snprintf(err, err_len, "out of memory");
 		return NULL;
 	}
-	rc = kind == PUSH_WHOLE ?
-	     store_each_service(st, delta_one, d, err, err_len) :
-	     kind == PUSH_JUST_COMMITTED ?
-	     store_just_changed(st, delta_one, d, err, err_len) :
-	     store_changed_since(st, s->dp_version, delta_one, d, err, err_len);
+	switch (kind) {
+	case PUSH_WHOLE:
+		rc = store_each_service(st, delta_one, d, err, err_len);
+		break;
+	case PUSH_JUST_COMMITTED:
+		rc = store_just_changed(st, delta_one, d, err, err_len);
+		break;
+	default:
+		rc = store_changed_since(st, s->dp_version, delta_one, d, err,
+					 err_len);
+	}
 	if (rc == 0 && kind == PUSH_WHOLE)
 		req = json_pack("{s:s, s:s}", "cmd", "apply", "services",
 				"payload");
