@@ -87,6 +87,7 @@ static void serve(struct fulcrumd *d, int fd)
 	jsonline_send(fd, resp);
 	json_decref(req);
 	json_decref(resp);
+	mgmt_free_spent(d);
 }
 
 static void usage(FILE *out)
@@ -204,6 +205,7 @@ int main(int argc, char **argv)
 		health_run(d.health, now_ms());
 	}
 	health_free(d.health);
+	plans_forget(&d);
 	daemon_config_free(&d.cfg);
 	close(lfd);
 	unlink(d.cfg.socket);

@@ -547,3 +547,17 @@ json_t *mgmt_handle(struct fulcrumd *d, const struct peer *peer,
 	access_audit(&d->cfg, peer, role, req, resp);
 	return resp;
 }
+
+void mgmt_free_later(struct fulcrumd *d, json_t *j)
+{
+	if (!d->spent)
+		d->spent = json_array();
+	/* without room to keep it, jansson lets it go now */
+	json_array_append_new(d->spent, j);
+}
+
+void mgmt_free_spent(struct fulcrumd *d)
+{
+	json_decref(d->spent);
+	d->spent = NULL;
+}

@@ -55,6 +55,7 @@
 #include "daemon_config.h"
 #include "health.h"
 #include "freeze.h"
+#include "plans.h"
 #include "store.h"
 #include "sync.h"
 
@@ -67,6 +68,8 @@ struct fulcrumd {
 	struct sync sync;
 	struct freeze freeze;
 	struct health *health;       /* NULL: no checks run */
+	struct plans_kept kept_plan;
+	json_t *spent;               /* mgmt_free_later's, or NULL */
 };
 
 struct peer {
@@ -91,5 +94,12 @@ json_t *mgmt_refuse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Handles one request; never returns NULL. */
 json_t *mgmt_handle(struct fulcrumd *d, const struct peer *peer,
 		    const json_t *req);
+
+/* Takes j's reference, to be let go once the response is sent
+ * (mgmt_free_spent): the ops of a restore take a tenth of a second to
+ * free, which the client need not wait for. */
+void mgmt_free_later(struct fulcrumd *d, json_t *j);
+/* Lets go of what mgmt_free_later took: after each response. */
+void mgmt_free_spent(struct fulcrumd *d);
 
 #endif

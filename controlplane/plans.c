@@ -10,7 +10,10 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "jsonline.h"
+#include "mgmt.h"
 #include "plan.h"
 #include "restore.h"
 
@@ -34,7 +37,7 @@ static void plan_path(const struct fulcrumd *d, json_int_t id,
 		 suffix);
 }
 
-static int save_file(const struct fulcrumd *d, const json_t *j,
+static int save_file(const struct fulcrumd *d, const char *text,
 		     const char *path, char *err, size_t len)
 {
 	char tmp[PATH_MAX + 8];
@@ -46,7 +49,7 @@ static int save_file(const struct fulcrumd *d, const json_t *j,
 	/* a rename of a file on disk: a crash or a power cut leaves the old
 	 * file or the new one, never part of it */
 	f = fopen(tmp, "w");
-	rc = f && json_dumpf(j, f, JSON_COMPACT) == 0 && fflush(f) == 0 &&
+	rc = f && text && fputs(text, f) >= 0 && fflush(f) == 0 &&
 	     fsync(fileno(f)) == 0 ? 0 : -1;
 	if (f && fclose(f) != 0)
 		rc = -1;
@@ -69,18 +72,74 @@ static int save(const struct fulcrumd *d, const json_t *plan, char *err,
 {
 	char path[PATH_MAX];
 
+	char *text = json_dumps(plan, JSON_COMPACT);
+	int rc;
+
 	plan_path(d, json_integer_value(json_object_get(plan, "id")), "", path,
 		  sizeof(path));
-	return save_file(d, plan, path, err, len);
+	rc = save_file(d, text, path, err, len);
+	free(text);
+	return rc;
 }
 
-static int save_ops(const struct fulcrumd *d, json_int_t id, const json_t *ops,
+static void sha256_of(const void *bytes, size_t n, unsigned char out[32])
+{
+	EVP_Digest(bytes, n, out, NULL, EVP_sha256(), NULL);
+}
+
+/* The kept ops let go, after the response. */
+static void drop_kept(struct fulcrumd *d)
+{
+	if (d->kept_plan.ops)
+		mgmt_free_later(d, d->kept_plan.ops);
+	d->kept_plan = (struct plans_kept){ 0 };
+}
+
+void plans_forget(struct fulcrumd *d)
+{
+	json_decref(d->kept_plan.ops);
+	d->kept_plan = (struct plans_kept){ 0 };
+}
+
+/* Writes a new plan's ops, and keeps them for its apply. */
+static int save_ops(struct fulcrumd *d, json_int_t id, json_t *ops,
 		    char *err, size_t len)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], *text = json_dumps(ops, JSON_COMPACT);
+	int rc;
 
 	plan_path(d, id, ".ops", path, sizeof(path));
-	return save_file(d, ops, path, err, len);
+	rc = save_file(d, text, path, err, len);
+	drop_kept(d);
+	if (rc == 0) {
+		sha256_of(text, strlen(text), d->kept_plan.sha256);
+		d->kept_plan.id = id;
+		d->kept_plan.ops = json_incref(ops);
+	}
+	free(text);
+	return rc;
+}
+
+/* A file's bytes, NUL-terminated, *n of them; NULL on failure with
+ * errno set. */
+static char *read_whole(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	long size;
+
+	if (f && fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 &&
+	    fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)size + 1)) &&
+	    fread(buf, 1, (size_t)size, f) == (size_t)size) {
+		buf[size] = '\0';
+		*n = (size_t)size;
+	} else {
+		free(buf);
+		buf = NULL;
+	}
+	if (f)
+		fclose(f);
+	return buf;
 }
 
 /* The plan req names, less its ops. */
@@ -103,20 +162,36 @@ static json_t *load(const struct fulcrumd *d, const json_t *req, char *err,
 	return plan;
 }
 
-/* The ops of a loaded plan: from its ops file, or, for a plan saved
- * before plans had one, from the plan itself. NULL with err. */
+/* The ops of a loaded plan: from its ops file (the kept ops, if it holds
+ * what they were written as), or, for a plan saved before plans had one,
+ * from the plan itself. NULL with err. */
 static json_t *load_ops(const struct fulcrumd *d, const json_t *plan,
 			char *err, size_t len)
 {
 	json_int_t id = json_integer_value(json_object_get(plan, "id"));
-	char path[PATH_MAX];
+	char path[PATH_MAX], *text;
+	unsigned char sha256[32];
 	json_error_t je;
 	json_t *ops = json_object_get(plan, "ops");
+	size_t n;
 
 	if (ops)
 		return json_incref(ops);
 	plan_path(d, id, ".ops", path, sizeof(path));
-	ops = json_load_file(path, 0, &je);
+	text = read_whole(path, &n);
+	if (!text) {
+		snprintf(err, len, "the ops of plan %lld do not read: %s",
+			 (long long)id, strerror(errno));
+		return NULL;
+	}
+	sha256_of(text, n, sha256);
+	if (d->kept_plan.id == id &&
+	    memcmp(sha256, d->kept_plan.sha256, sizeof(sha256)) == 0) {
+		free(text);
+		return json_incref(d->kept_plan.ops);
+	}
+	ops = json_loadb(text, n, 0, &je);
+	free(text);
 	if (!json_is_array(ops)) {
 		snprintf(err, len, "the ops of plan %lld do not read: %s",
 			 (long long)id, ops ? "not an array" : je.text);
@@ -379,13 +454,17 @@ json_t *plans_execute(struct fulcrumd *d, const struct peer *peer,
 			 json_string_value(json_object_get(plan, "reason")));
 		resp = mgmt_commit(d, &meta, ops, true);
 		if (json_is_true(json_object_get(resp, "ok"))) {
+			if (d->kept_plan.id == json_integer_value(
+				    json_object_get(plan, "id")))
+				drop_kept(d);
 			json_object_set(plan, "executed_version",
 					json_object_get(resp, "version"));
 			if (save(d, plan, err, sizeof(err)) < 0)
 				json_object_set_new(resp, "note", json_string(err));
 		}
 	}
-	json_decref(ops);
+	if (ops)
+		mgmt_free_later(d, ops);
 	json_decref(plan);
 	return resp;
 }

@@ -112,6 +112,8 @@ static int teardown(void **state)
 
 	if (e->dp)
 		fake_stop(e->dp);
+	plans_forget(&e->d);
+	mgmt_free_spent(&e->d);
 	store_close(e->d.store);
 	nftw(e->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
 	free(e);
@@ -2203,6 +2205,31 @@ static void test_plan_ops_apart(void **state)
 	assert_non_null(saved);
 	assert_null(json_object_get(saved, "approved_by"));
 	json_decref(saved);
+
+	/* the ops fulcrumd keeps from making a plan to carrying it out
+	 * stand in for its file only while the file holds what was
+	 * written: rewritten with other ops, the file's are carried out */
+	r = ask_ok(e, "{\"cmd\": \"plan\", \"env\": \"production\","
+		   " \"reason\": \"r\", \"ops\": [{\"op\": \"backend_del\","
+		   " \"service\": \"web\", \"addr\": \"10.1.0.2\"}]}");
+	assert_int_equal(int_at(r, "plan.id"), 4);
+	json_decref(r);
+	snprintf(path, sizeof(path), "%s/4.ops.json", e->d.cfg.plans_dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("[{\"op\": \"backend_del\", \"service\": \"web\", \"addr\":"
+	      " \"10.1.0.3\"}]", f);
+	fclose(f);
+	r = ask_json(e, "alice", 1000, plan_req("execute", 4));
+	assert_ok(r);
+	json_decref(r);
+	r = services_now(e);
+	saved = json_object_get(json_array_get(r, 0), "backends");
+	assert_int_equal(json_array_size(saved), 1000);
+	assert_string_equal(str_at(json_array_get(saved, 0), "addr"), "10.0.1.10");
+	assert_string_equal(str_at(json_array_get(saved, 1), "addr"), "10.1.0.2");
+	assert_string_equal(str_at(json_array_get(saved, 2), "addr"), "10.1.0.4");
+	json_decref(r);
 }
 
 static json_int_t wall_ms(void)
