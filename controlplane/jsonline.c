@@ -99,11 +99,10 @@ int jsonline_send(int fd, const json_t *req)
 	return rc;
 }
 
-/* The payload a line announces: the bytes of it that came with the line
- * (after its newline, in rest[0..have]), then the rest from fd. */
-static int recv_payload(int fd, const json_t *line, const char *rest,
-			size_t have, size_t max, void **payload,
-			size_t *payload_len, char *err, size_t err_len)
+/* The payload a line announces, read from fd. */
+static int recv_payload(int fd, const json_t *line, size_t max,
+			void **payload, size_t *payload_len, char *err,
+			size_t err_len)
 {
 	json_int_t n = json_integer_value(json_object_get(line, "payload"));
 	unsigned char *out;
@@ -114,19 +113,12 @@ static int recv_payload(int fd, const json_t *line, const char *rest,
 			 "0 to %zu", (long long)n, max);
 		return -1;
 	}
-	/* one line and its payload per connection, as jsonline_call sends */
-	if (have > (size_t)n) {
-		snprintf(err, err_len, "bytes came after the line's payload "
-			 "of %lld bytes", (long long)n);
-		return -1;
-	}
 	out = malloc((size_t)n + 1);
 	if (!out) {
 		snprintf(err, err_len, "out of memory");
 		return -1;
 	}
-	memcpy(out, rest, have);
-	for (got = have; got < (size_t)n;) {
+	for (got = 0; got < (size_t)n;) {
 		ssize_t r = recv(fd, out + got, (size_t)n - got, 0);
 
 		if (r < 0 && errno == EINTR)
@@ -178,7 +170,16 @@ json_t *jsonline_recv_payload(int fd, size_t max, void **payload,
 			buf = more;
 			cap = next;
 		}
-		n = recv(fd, buf + len, cap - len, 0);
+		/* up to the newline and no further: what follows is the
+		 * next read's (a dataplane answers a held apply, then its
+		 * publish, on one connection) */
+		n = recv(fd, buf + len, cap - len, MSG_PEEK);
+		if (n > 0) {
+			char *end = memchr(buf + len, '\n', (size_t)n);
+
+			n = recv(fd, buf + len, end ? (size_t)(end + 1 -
+				 (buf + len)) : (size_t)n, 0);
+		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -213,8 +214,8 @@ json_t *jsonline_recv_payload(int fd, size_t max, void **payload,
 		json_decref(j);
 		j = NULL;
 	} else if (json_object_get(j, "payload") &&
-		   recv_payload(fd, j, nl + 1, len - (size_t)(nl + 1 - buf), max,
-				payload, payload_len, err, err_len) < 0) {
+		   recv_payload(fd, j, max, payload, payload_len, err,
+				err_len) < 0) {
 		json_decref(j);
 		j = NULL;
 	}

@@ -32,7 +32,8 @@ json_t *jsonline_recv(int fd, size_t max, char *err, size_t err_len);
 
 /* jsonline_recv for a peer that may send a payload: then *payload (free
  * it) holds its *payload_len bytes, at most max; else *payload is NULL.
- * One line and its payload per connection: bytes after them are refused. */
+ * Both read only the line and its payload: what follows stays in fd for
+ * the next read. */
 json_t *jsonline_recv_payload(int fd, size_t max, void **payload,
 			      size_t *payload_len, char *err, size_t err_len);
 

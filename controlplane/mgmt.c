@@ -258,11 +258,18 @@ struct early_push {
 	struct sync_pending pending;
 };
 
-static void push_early(struct store *st, void *arg)
+static void push_applied(struct store *st, void *arg)
 {
 	struct early_push *e = arg;
 
-	sync_push_early(e->sync, st, e->approved, &e->pending);
+	sync_prepare(e->sync, st, e->approved, &e->pending);
+}
+
+static void push_durable(struct store *st, void *arg)
+{
+	struct early_push *e = arg;
+
+	sync_publish(st, &e->pending);
 }
 
 json_t *mgmt_commit(struct fulcrumd *d, const struct change_meta *meta,
@@ -270,6 +277,7 @@ json_t *mgmt_commit(struct fulcrumd *d, const struct change_meta *meta,
 {
 	char err[1024], push_err[1024] = "", why[512];
 	struct early_push early = { &d->sync, approved, { .fd = -1 } };
+	const struct store_hooks hooks = { push_applied, push_durable, &early };
 	uint64_t version;
 	int rc;
 
@@ -297,16 +305,22 @@ json_t *mgmt_commit(struct fulcrumd *d, const struct change_meta *meta,
 	 * some of it behind fulcrumd's back */
 	if (heal_check(d, err, sizeof(err)) < 0)
 		return mgmt_refuse("%s; nothing changed", err);
-	/* the dataplane is sent the change as soon as it is durable, and
-	 * builds its tables while the store writes its backup copy */
-	rc = store_commit_then(d->store, meta, ops, push_early, &early,
-			       &version, err, sizeof(err));
+	/* the dataplane is sent the change once it is applied in memory,
+	 * and builds its tables while the store writes it and its backup
+	 * copy; it runs them once the change is durable */
+	rc = store_commit_then(d->store, meta, ops, &hooks, &version, err,
+			       sizeof(err));
+	if (rc < 0)
+		sync_discard(&early.pending);
 	/* damage done between the check and the write is found by the
 	 * write: rebuilt, the change goes onto the rebuilt store */
 	if (rc < 0 && store_check(d->store, why, sizeof(why)) < 0 &&
-	    heal_check(d, err, sizeof(err)) == 0)
-		rc = store_commit_then(d->store, meta, ops, push_early, &early,
-				       &version, err, sizeof(err));
+	    heal_check(d, err, sizeof(err)) == 0) {
+		rc = store_commit_then(d->store, meta, ops, &hooks, &version,
+				       err, sizeof(err));
+		if (rc < 0)
+			sync_discard(&early.pending);
+	}
 	if (rc < 0)
 		return mgmt_refuse("%s", err);
 	if (sync_push(&d->sync, d->store, approved, &early.pending, push_err,

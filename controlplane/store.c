@@ -1101,8 +1101,19 @@ static int write_rows(struct store *st, const json_t *ops, char **text,
 	return rc;
 }
 
+/* A hook called with store_just_changed allowed. */
+static void call_hook(struct store *st, void (*hook)(struct store *, void *),
+		      void *arg)
+{
+	if (!hook)
+		return;
+	st->just_committed = true;
+	hook(st, arg);
+	st->just_committed = false;
+}
+
 int store_commit_then(struct store *st, const struct change_meta *meta,
-		      const json_t *ops, store_durable_fn durable, void *arg,
+		      const json_t *ops, const struct store_hooks *hooks,
 		      uint64_t *new_version, char *err, size_t len)
 {
 	char digest[STORE_DIGEST_LEN], was_digest[STORE_DIGEST_LEN];
@@ -1124,6 +1135,8 @@ int store_commit_then(struct store *st, const struct change_meta *meta,
 	model_begin(st->model);
 	if (change_apply(st->model, ops, err, len) < 0)
 		goto fail;
+	if (hooks)
+		call_hook(st, hooks->applied, hooks->arg);
 	if (write_rows(st, ops, &text, digest, err, len) < 0)
 		goto fail;
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -1140,11 +1153,8 @@ int store_commit_then(struct store *st, const struct change_meta *meta,
 	memcpy(st->digest, digest, sizeof(digest));
 	*new_version = st->version;
 	take_marks(st, seen);
-	if (durable) {
-		st->just_committed = true;
-		durable(st, arg);
-		st->just_committed = false;
-	}
+	if (hooks)
+		call_hook(st, hooks->durable, hooks->arg);
 	/* before model_commit: the copy is written from what it touched */
 	backed_up = !st->backup_path ||
 		    backup_change(st, &row, was_digest) == 0;
@@ -1166,8 +1176,7 @@ int store_commit(struct store *st, const struct change_meta *meta,
 		 const json_t *ops, uint64_t *new_version, char *err,
 		 size_t len)
 {
-	return store_commit_then(st, meta, ops, NULL, NULL, new_version, err,
-				 len);
+	return store_commit_then(st, meta, ops, NULL, new_version, err, len);
 }
 
 /* A service the change just committed touched, and what it was before. */

@@ -71,18 +71,26 @@ int store_commit(struct store *st, const struct change_meta *meta,
 		 const json_t *ops, uint64_t *new_version, char *err,
 		 size_t len);
 
-/* What store_commit_then calls once the change is durable in the store,
- * with the store at its new version, before the change is made to the
- * backup copy: work that can go on while the copy is written (fulcrumd
- * sends the dataplane the change from here, and the dataplane builds its
- * tables while the copy is made). It may read the store, and call
- * store_just_changed, but not change it. */
-typedef void (*store_durable_fn)(struct store *st, void *arg);
+/* What store_commit_then calls as a change goes in, for work that can go
+ * on meanwhile: fulcrumd sends the dataplane the change once it is
+ * applied, for the dataplane to build its tables while the store writes
+ * it, and has it made live once it is durable. Each may read the store
+ * and call store_just_changed, but not change it; either may be NULL. */
+struct store_hooks {
+	/* The change applied in memory, valid, none of it written yet: the
+	 * store still at the version before. The commit may yet fail, and
+	 * durable is then not called. */
+	void (*applied)(struct store *st, void *arg);
+	/* The change durable in the store, which is at its new version,
+	 * before the change is made to the backup copy. */
+	void (*durable)(struct store *st, void *arg);
+	void *arg;
+};
 
-/* store_commit, calling durable(st, arg) as above if the change commits.
- * The outcomes are store_commit's. */
+/* store_commit, calling hooks (NULL for none) as above. The outcomes are
+ * store_commit's. */
 int store_commit_then(struct store *st, const struct change_meta *meta,
-		      const json_t *ops, store_durable_fn durable, void *arg,
+		      const json_t *ops, const struct store_hooks *hooks,
 		      uint64_t *new_version, char *err, size_t len);
 /* The same with the ops as JSON text, as they come off the socket. */
 int store_commit_text(struct store *st, const struct change_meta *meta,
@@ -206,7 +214,7 @@ typedef int (*store_change_fn)(const struct service *now,
 int store_changed_since(struct store *st, uint64_t version,
 			store_change_fn fn, void *arg, char *err, size_t len);
 
-/* Only within a store_durable_fn: what the change just committed did, as
+/* Only within a store hook: what the change being committed did, as
  * store_changed_since(st, version - 1) would tell it, from the change in
  * memory rather than from the images (which store_changed_since, which
  * may not be called there, reads and checks). 0, or -1 with err. */

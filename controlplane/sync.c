@@ -115,8 +115,10 @@ static int delta_one(const struct service *now, const struct service *then,
 enum push_kind {
 	PUSH_WHOLE,
 	PUSH_DELTA,              /* what changed since s->dp_version */
-	PUSH_JUST_COMMITTED,     /* the same, from store_commit_then's hook,
-				  * when that is the change just committed */
+	PUSH_BEING_COMMITTED,    /* the same, from store_commit_then's hook,
+				  * when that is the change being committed,
+				  * for the dataplane to hold until it is
+				  * published */
 };
 
 /* What the dataplane is sent: the whole state, or on condition that it
@@ -140,7 +142,7 @@ static json_t *push_request(struct sync *s, struct store *st,
 	case PUSH_WHOLE:
 		rc = store_each_service(st, delta_one, d, err, err_len);
 		break;
-	case PUSH_JUST_COMMITTED:
+	case PUSH_BEING_COMMITTED:
 		rc = store_just_changed(st, delta_one, d, err, err_len);
 		break;
 	default:
@@ -177,6 +179,7 @@ static json_t *push_request(struct sync *s, struct store *st,
 /* Sends the store's state, labelled with its digest; a delta goes ahead
  * only if the dataplane still runs s->dp_version under s->dp_digest,
  * checked by the dataplane in the same step as the apply (control.h).
+ * The change being committed is held, to be labelled when published.
  * Leaves p waiting for the answer, or returns -1 with err. */
 static int push_send(struct sync *s, struct store *st, bool approved,
 		     enum push_kind kind, struct sync_pending *p, char *err,
@@ -187,14 +190,18 @@ static int push_send(struct sync *s, struct store *st, bool approved,
 
 	err[0] = '\0';
 	p->fd = -1;
+	p->held = kind == PUSH_BEING_COMMITTED;
 	req = push_request(s, st, kind, &d, err, err_len);
 	if (req) {
 		store_digest(st, p->digest);
-		p->version = store_version(st);
+		p->version = store_version(st) + p->held;
 		if (json_object_set_new(req, "version",
 					json_integer((json_int_t)p->version)) < 0 ||
 		    json_object_set_new(req, "approved", json_boolean(approved)) < 0 ||
-		    json_object_set_new(req, "digest", json_string(p->digest)) < 0)
+		    (p->held ?
+		     json_object_set_new(req, "hold", json_true()) :
+		     json_object_set_new(req, "digest",
+					 json_string(p->digest))) < 0)
 			snprintf(err, err_len, "out of memory");
 		else
 			p->fd = jsonline_send_to(s->socket, req, d.services.buf,
@@ -206,14 +213,18 @@ static int push_send(struct sync *s, struct store *st, bool approved,
 	return p->fd < 0 ? -1 : 0;
 }
 
-/* The answer to p's push. Returns 0, PUSH_STALE, PUSH_REFUSED, or -1
- * with err. */
+/* The answer to p's push, and for one held, then to its publish.
+ * Returns 0, PUSH_STALE, PUSH_REFUSED, or -1 with err. */
 static int push_receive(struct sync *s, struct sync_pending *p, char *err,
 			size_t err_len)
 {
 	json_t *resp = jsonline_recv(p->fd, SYNC_MAX_RESPONSE, err, err_len);
 	const char *why;
 
+	if (resp && p->held && json_is_true(json_object_get(resp, "ok"))) {
+		json_decref(resp);
+		resp = jsonline_recv(p->fd, SYNC_MAX_RESPONSE, err, err_len);
+	}
 	close(p->fd);
 	p->fd = -1;
 	if (!resp)
@@ -367,15 +378,39 @@ static bool delta_will_do(struct sync *s, struct store *st)
 	       in_log(st, s->dp_version, s->dp_digest);
 }
 
-void sync_push_early(struct sync *s, struct store *st, bool approved,
-		     struct sync_pending *p)
+void sync_prepare(struct sync *s, struct store *st, bool approved,
+		  struct sync_pending *p)
 {
 	char err[512];
 
 	p->fd = -1;
-	if (s->dp_version + 1 == store_version(st) && delta_will_do(s, st))
-		push_send(s, st, approved, PUSH_JUST_COMMITTED, p, err,
+	/* the delta_will_do of the version the change makes */
+	if (s->status == SYNC_IN_SYNC && s->dp_version == store_version(st) &&
+	    in_log(st, s->dp_version, s->dp_digest))
+		push_send(s, st, approved, PUSH_BEING_COMMITTED, p, err,
 			  sizeof(err));
+}
+
+void sync_publish(struct store *st, struct sync_pending *p)
+{
+	json_t *req;
+
+	if (p->fd < 0)
+		return;
+	store_digest(st, p->digest);
+	req = json_pack("{s:s, s:s}", "cmd", "publish", "digest", p->digest);
+	/* unsent, the dataplane drops what it holds when the connection
+	 * goes, and sync_push pushes as it would have */
+	if (!req || jsonline_send(p->fd, req) < 0)
+		sync_discard(p);
+	json_decref(req);
+}
+
+void sync_discard(struct sync_pending *p)
+{
+	if (p->fd >= 0)
+		close(p->fd);
+	p->fd = -1;
 }
 
 int sync_push(struct sync *s, struct store *st, bool approved,

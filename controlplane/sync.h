@@ -50,20 +50,29 @@ void sync_reconcile(struct sync *s, struct store *st);
 /* A push sent, its answer not read yet. */
 struct sync_pending {
 	int fd;              /* -1: none sent */
+	bool held;           /* held by the dataplane until published */
 	uint64_t version;    /* what it labels the state with */
 	char digest[STORE_DIGEST_LEN];
 };
 
-/* From store_commit_then's durable hook: sends the change just committed
- * as a delta, if the dataplane runs the version before it, so that the
- * dataplane builds its tables while the store writes its backup copy.
+/* From store_commit_then's applied hook: sends the change being committed
+ * as a delta to be held, if the dataplane runs the version before it, so
+ * that the dataplane builds its tables while the store writes the change.
  * Sends nothing otherwise, or when it cannot (p->fd is then -1); the
  * sync_push that follows then pushes as it would have. */
-void sync_push_early(struct sync *s, struct store *st, bool approved,
-		     struct sync_pending *p);
+void sync_prepare(struct sync *s, struct store *st, bool approved,
+		  struct sync_pending *p);
+
+/* From the durable hook: has the dataplane make what sync_prepare sent
+ * live, labelled with the store's new version and digest. */
+void sync_publish(struct store *st, struct sync_pending *p);
+
+/* For a commit that failed after sync_prepare: the dataplane lets go of
+ * what it holds. */
+void sync_discard(struct sync_pending *p);
 
 /* Pushes the store's state after a commit (unless held), or reads the
- * answer to the early push (NULL for none). Returns 0, or -1 with err
+ * answers to sync_prepare's push and its publish (early; NULL for none). Returns 0, or -1 with err
  * (the dataplane keeps forwarding on what it had). */
 int sync_push(struct sync *s, struct store *st, bool approved,
 	      struct sync_pending *early, char *err, size_t err_len);

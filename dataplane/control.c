@@ -207,6 +207,22 @@ static int wanted(const struct dataplane *dp, const json_t *services,
 	return rc;
 }
 
+/* A prepared update made live, labelled version and digest. */
+static json_t *go_live(struct dataplane *dp, struct fwd_update *u,
+		       uint64_t version, const char *digest)
+{
+	bool changed = fwd_update_changes(u);
+
+	fwd_update_publish(&dp->fwd, u);
+	/* every reader has moved on from what the update replaced */
+	rte_rcu_qsbr_synchronize(dp->rcu, RTE_QSBR_THRID_INVALID);
+	fwd_update_finish(u);
+	dp->version = version;
+	snprintf(dp->digest, sizeof(dp->digest), "%s", digest);
+	return json_pack("{s:b, s:I, s:b}", "ok", 1, "version",
+			 (json_int_t)version, "changed", changed);
+}
+
 static json_t *apply(struct dataplane *dp, const json_t *req,
 		     const void *payload, size_t payload_len)
 {
@@ -217,7 +233,7 @@ static json_t *apply(struct dataplane *dp, const json_t *req,
 	json_t *services = NULL, *changed = NULL, *removed = NULL;
 	json_t *expect = NULL;
 	const char *digest = "";
-	int approved = 0;
+	int approved = 0, hold = 0;
 	json_error_t je;
 	const char *why;
 	char err[512];
@@ -225,12 +241,16 @@ static json_t *apply(struct dataplane *dp, const json_t *req,
 	uint32_t n_after, n_sent, now;
 
 	if (json_unpack_ex((json_t *)req, &je, JSON_STRICT,
-			   "{s:s, s:I, s?o, s?o, s?o, s?b, s?s, s?o, s?I}", "cmd",
-			   &why, "version", &version, "services", &services,
-			   "changed", &changed, "removed", &removed,
+			   "{s:s, s:I, s?o, s?o, s?o, s?b, s?s, s?o, s?I, s?b}",
+			   "cmd", &why, "version", &version, "services",
+			   &services, "changed", &changed, "removed", &removed,
 			   "approved", &approved, "digest", &digest,
-			   "expect", &expect, "payload", &payload_bytes) < 0)
+			   "expect", &expect, "payload", &payload_bytes,
+			   "hold", &hold) < 0)
 		return refuse("apply: %s", je.text);
+	if (dp->holding)
+		return refuse("apply: %s", "an update is held: publish or "
+			      "discard it first");
 	if ((is_payload(services) || is_payload(changed)) &&
 	    payload_bytes != (json_int_t)payload_len)
 		return refuse("apply: %s", "the services are said to be in a "
@@ -268,15 +288,36 @@ static json_t *apply(struct dataplane *dp, const json_t *req,
 			      why);
 	if (!ok)
 		return refuse("apply: %s", err);
-	ok = fwd_update_changes(&u);
-	fwd_update_publish(&dp->fwd, &u);
-	/* every reader has moved on from what the update replaced */
-	rte_rcu_qsbr_synchronize(dp->rcu, RTE_QSBR_THRID_INVALID);
-	fwd_update_finish(&u);
-	dp->version = (uint64_t)version;
-	snprintf(dp->digest, sizeof(dp->digest), "%s", digest);
-	return json_pack("{s:b, s:I, s:b}", "ok", 1, "version", version,
-			 "changed", ok);
+	if (!hold)
+		return go_live(dp, &u, (uint64_t)version, digest);
+	dp->held = u;
+	dp->held_version = (uint64_t)version;
+	dp->holding = true;
+	return json_pack("{s:b, s:b, s:I}", "ok", 1, "held", 1, "version",
+			 version);
+}
+
+static json_t *publish(struct dataplane *dp, const json_t *req)
+{
+	const char *digest = "", *cmd;
+	json_error_t je;
+
+	if (json_unpack_ex((json_t *)req, &je, JSON_STRICT, "{s:s, s?s}", "cmd",
+			   &cmd, "digest", &digest) < 0)
+		return refuse("publish: %s", je.text);
+	if (strlen(digest) >= sizeof(dp->digest))
+		return refuse("publish: %s", "digest is too long");
+	if (!dp->holding)
+		return refuse("publish: %s", "no update is held");
+	dp->holding = false;
+	return go_live(dp, &dp->held, dp->held_version, digest);
+}
+
+void control_discard(struct dataplane *dp)
+{
+	if (dp->holding)
+		fwd_update_abort(&dp->held);
+	dp->holding = false;
 }
 
 /* The version and the digest of what the tables run, hashed from them
@@ -310,8 +351,16 @@ json_t *control_handle(struct dataplane *dp, const json_t *req,
 		return json_pack("{s:b, s:o}", "ok", 1, "stats", stats_json(dp));
 	if (strcmp(cmd, "apply") == 0)
 		return apply(dp, req, payload, payload_len);
-	return refuse("unknown cmd '%s' (status, state, digest, stats, apply)",
-		      cmd);
+	if (strcmp(cmd, "publish") == 0)
+		return publish(dp, req);
+	if (strcmp(cmd, "discard") == 0) {
+		bool held = dp->holding;
+
+		control_discard(dp);
+		return json_pack("{s:b, s:b}", "ok", 1, "discarded", held);
+	}
+	return refuse("unknown cmd '%s' (status, state, digest, stats, apply, "
+		      "publish, discard)", cmd);
 }
 
 static bool respond(int fd, json_t *resp)
@@ -422,6 +471,8 @@ static void serve(struct dataplane *dp, int fd)
 	}
 	json_decref(req);
 	free(buf);
+	/* what this client held goes with it */
+	control_discard(dp);
 }
 
 static void *control_main(void *arg)

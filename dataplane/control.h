@@ -38,7 +38,18 @@
  * that takes new flows, is refused unless "approved" is true: a state
  * built from missing data must not reach a running balancer by accident.
  * "version" is the control plane's; the dataplane keeps it to say which
- * state it runs. */
+ * state it runs.
+ *
+ * An apply with "hold": true is prepared (checked, tables built) but not
+ * made live: {"ok": true, "held": true, "version": N}. Then
+ *   {"cmd": "publish", "digest": D}
+ *                      -> as an apply's answer: the held update live,
+ *                         labelled N and D
+ *   {"cmd": "discard"} -> {"ok": true, "discarded": bool}
+ * fulcrumd sends its change as it commits it and publishes once it is
+ * durable: the dataplane builds the tables while the store writes. One
+ * update is held at a time, and only for the connection that sent it,
+ * whose end discards it; while one is, an apply is refused. */
 #ifndef FULCRUM_CONTROL_H
 #define FULCRUM_CONTROL_H
 
@@ -61,5 +72,9 @@ void control_stop(struct dataplane *dp);
  * the response (never NULL). Also what the tests call. */
 json_t *control_handle(struct dataplane *dp, const json_t *request,
 		       const void *payload, size_t payload_len);
+
+/* Frees the update held, if any: at the end of the connection that sent
+ * it, and at stop. */
+void control_discard(struct dataplane *dp);
 
 #endif

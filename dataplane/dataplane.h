@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "fwd_state.h"
+#include "fwd_update.h"
 #include "neigh.h"
 #include "port.h"
 #include "worker.h"
@@ -31,6 +32,11 @@ struct dataplane {
 	 * that version (its store's, in hex), or "" when none did: what a
 	 * conditional apply compares against (control.h). */
 	char digest[65];
+	/* An apply prepared and held until its publish (control.h): the
+	 * control thread's, for the connection that sent it. */
+	bool holding;
+	struct fwd_update held;
+	uint64_t held_version;
 	int control_fd;                   /* -1: no control socket */
 	pthread_t control_thread;
 	unsigned int n_workers;

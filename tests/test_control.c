@@ -60,6 +60,7 @@ static int teardown(void **state)
 {
 	struct env *e = *state;
 
+	control_discard(&e->dp);
 	/* what the applies left live is the fixture's to free */
 	e->f.fwd = e->dp.fwd;
 	fixture_stop(&e->f);
@@ -166,6 +167,62 @@ static void assert_refused(json_t *resp, const char *why)
 	if (!error || !strstr(error, why))
 		fail_msg("error %s, want %s", error ? error : "(none)", why);
 	json_decref(resp);
+}
+
+static void assert_held(json_t *resp, json_int_t version)
+{
+	if (!json_is_true(json_object_get(resp, "ok")))
+		fail_msg("%s", json_string_value(json_object_get(resp, "error")));
+	assert_true(json_is_true(json_object_get(resp, "held")));
+	assert_int_equal(json_integer_value(json_object_get(resp, "version")),
+			 version);
+	json_decref(resp);
+}
+
+/* An apply held is prepared but not live until published, and then
+ * labelled with the publish's digest; discarded, it never is. While one
+ * is held no other apply goes in; a conditional one that is stale is
+ * refused as it would be without the hold, and nothing is held. */
+static void test_held_apply(void **state)
+{
+	struct env *e = *state;
+	json_t *r;
+
+	assert_applied(apply(e, 1, 5, ", \"digest\": \"" D1 "\""), true);
+	assert_held(apply(e, 2, 6, ", \"hold\": true"), 2);
+	assert_int_equal(e->dp.version, 1);
+	assert_string_equal(e->dp.digest, D1);
+	assert_int_equal(n_backends(e), 5);
+	assert_refused(apply(e, 3, 7, ""), "held");
+	assert_int_equal(n_backends(e), 5);
+
+	r = ask(e, "{\"cmd\": \"publish\", \"digest\": \"" D2 "\"}");
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	assert_int_equal(json_integer_value(json_object_get(r, "version")), 2);
+	assert_true(json_is_true(json_object_get(r, "changed")));
+	json_decref(r);
+	assert_int_equal(e->dp.version, 2);
+	assert_string_equal(e->dp.digest, D2);
+	assert_int_equal(n_backends(e), 6);
+	assert_refused(ask(e, "{\"cmd\": \"publish\"}"), "no update is held");
+
+	assert_held(apply(e, 3, 7, ", \"hold\": true"), 3);
+	r = ask(e, "{\"cmd\": \"discard\"}");
+	assert_true(json_is_true(json_object_get(r, "discarded")));
+	json_decref(r);
+	assert_int_equal(e->dp.version, 2);
+	assert_int_equal(n_backends(e), 6);
+	r = ask(e, "{\"cmd\": \"discard\"}");
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	assert_false(json_is_true(json_object_get(r, "discarded")));
+	json_decref(r);
+
+	assert_applied(apply(e, 3, 7, ", \"hold\": true, \"expect\": {\"version\": 1,"
+			     " \"digest\": \"" D1 "\"}"), false);
+	assert_refused(ask(e, "{\"cmd\": \"publish\"}"), "no update is held");
+	assert_refused(ask(e, "{\"cmd\": \"publish\", \"version\": 3}"),
+		       "publish");
+	assert_int_equal(n_backends(e), 6);
 }
 
 static const struct service *live(struct env *e, const char *name)
@@ -531,6 +588,47 @@ static void test_socket_payloads(void **state)
 	control_stop(&e->dp);
 }
 
+/* An update held belongs to the connection that sent it: when that
+ * client goes, it is discarded, and the next client's apply goes in. */
+static void test_held_ends_with_connection(void **state)
+{
+	struct env *e = *state;
+	static const char held[] = "{\"cmd\": \"apply\", \"version\": 7,"
+		" \"hold\": true, \"services\": [" SVC("web", "10.0.0.100",
+		BE("10.0.0.12")) "]}\n";
+	static const char plain[] = "{\"cmd\": \"apply\", \"version\": 8,"
+		" \"services\": [" SVC("web", "10.0.0.100", BE("10.0.0.13") ", "
+		BE("10.0.0.14")) "]}\n";
+	char path[64], why[256];
+	json_t *r;
+	int fd;
+
+	snprintf(path, sizeof(path), "/tmp/fulcrum-control-%d.sock",
+		 (int)getpid());
+	snprintf(e->dp.cfg.control_socket, sizeof(e->dp.cfg.control_socket),
+		 "%s", path);
+	if (control_start(&e->dp, path, why, sizeof(why)) < 0)
+		fail_msg("%s", why);
+	fd = jsonline_connect(path);
+	assert_true(fd >= 0);
+	send_text(fd, held, strlen(held));
+	assert_held(read_answer(fd), 7);
+	close(fd);
+
+	fd = jsonline_connect(path);
+	assert_true(fd >= 0);
+	send_text(fd, plain, strlen(plain));
+	r = read_answer(fd);
+	if (!json_is_true(json_object_get(r, "ok")))
+		fail_msg("%s", json_string_value(json_object_get(r, "error")));
+	json_decref(r);
+	close(fd);
+	__atomic_store_n(&e->dp.stop, true, __ATOMIC_RELAXED);
+	control_stop(&e->dp);
+	assert_int_equal(e->dp.version, 8);
+	assert_false(e->dp.holding);
+}
+
 /* The digest of a store that holds services: committed to a new store as
  * one service_add each, the way fulcrumd's store hashes them. */
 static void store_digest_of(const json_t *services, char out[STORE_DIGEST_LEN])
@@ -599,6 +697,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_binary_apply_refused, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_held_apply, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_held_ends_with_connection,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_socket_payloads, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_digest_of_live_tables,

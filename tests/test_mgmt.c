@@ -37,7 +37,8 @@
 /* A dataplane that answers "state" with what it was given, "digest" with
  * its hash, and "apply" by taking the pushed state, keeping every apply it
  * got; a conditional apply it refuses, as the real one does, unless it
- * runs the version and digest expected. */
+ * runs the version and digest expected. An apply with "hold" it takes
+ * only at the "publish" that follows on the same connection. */
 struct fake_dp {
 	pthread_t thread;
 	int lfd;
@@ -48,6 +49,7 @@ struct fake_dp {
 	json_t *services;
 	json_t *applied;        /* the apply requests, in order, each with
 				 * the services it left live as "result" */
+	json_t *held;           /* a held apply, as it will go in the list */
 	unsigned int n_state;   /* "state" and "digest" requests answered */
 	bool no_delta;          /* as an older dataplane: whole states only */
 	char path[DAEMON_TEXT_LEN];
@@ -385,6 +387,20 @@ static void fake_read_payload(json_t *req, const void *payload, size_t len)
 	}
 }
 
+/* An apply, as kept in the list, made live. */
+static json_t *fake_go_live(struct fake_dp *f, json_t *got)
+{
+	const char *d = json_string_value(json_object_get(got, "digest"));
+
+	json_array_append_new(f->applied, got);
+	snprintf(f->digest, sizeof(f->digest), "%s", d ? d : "");
+	f->version = json_integer_value(json_object_get(got, "version"));
+	json_decref(f->services);
+	f->services = json_incref(json_object_get(got, "result"));
+	return json_pack("{s:b, s:I, s:b}", "ok", 1, "version", f->version,
+			 "changed", 1);
+}
+
 static json_t *fake_answer(struct fake_dp *f, const json_t *req)
 {
 	const char *cmd = json_string_value(json_object_get(req, "cmd"));
@@ -423,21 +439,25 @@ static json_t *fake_answer(struct fake_dp *f, const json_t *req)
 		    (!f->no_delta && expect &&
 		     json_is_array(json_object_get(req, "changed")) &&
 		     json_is_array(json_object_get(req, "removed"))))) {
-		const char *d = json_string_value(json_object_get(req, "digest"));
 		json_t *next = json_is_array(json_object_get(req, "services")) ?
 			       json_deep_copy(json_object_get(req, "services")) :
 			       fake_delta(f->services, req);
-
 		json_t *got = json_deep_copy(req);
 
-		json_object_set(got, "result", next);
-		json_array_append_new(f->applied, got);
-		snprintf(f->digest, sizeof(f->digest), "%s", d ? d : "");
-		f->version = json_integer_value(json_object_get(req, "version"));
-		json_decref(f->services);
-		f->services = next;
-		resp = json_pack("{s:b, s:I, s:b}", "ok", 1, "version",
-				 f->version, "changed", 1);
+		json_object_set_new(got, "result", next);
+		if (json_is_true(json_object_get(req, "hold"))) {
+			json_decref(f->held);
+			f->held = got;
+			resp = json_pack("{s:b, s:b, s:O}", "ok", 1, "held", 1,
+					 "version", json_object_get(req,
+								    "version"));
+		} else {
+			resp = fake_go_live(f, got);
+		}
+	} else if (cmd && strcmp(cmd, "publish") == 0 && f->held) {
+		json_object_set(f->held, "digest", json_object_get(req, "digest"));
+		resp = fake_go_live(f, f->held);
+		f->held = NULL;
 	} else {
 		resp = json_pack("{s:b, s:s}", "ok", 0, "error", "bad request");
 	}
@@ -463,9 +483,8 @@ static void *fake_run(void *arg)
 		fd = accept(f->lfd, NULL, NULL);
 		if (fd < 0)
 			continue;
-		req = jsonline_recv_payload(fd, 64u << 20, &payload, &len, why,
-					    sizeof(why));
-		if (req) {
+		while ((req = jsonline_recv_payload(fd, 64u << 20, &payload,
+						    &len, why, sizeof(why)))) {
 			fake_read_payload(req, payload, len);
 			resp = fake_answer(f, req);
 			jsonline_send(fd, resp);
@@ -473,6 +492,11 @@ static void *fake_run(void *arg)
 			json_decref(req);
 			free(payload);
 		}
+		/* what the connection held goes with it */
+		pthread_mutex_lock(&f->lock);
+		json_decref(f->held);
+		f->held = NULL;
+		pthread_mutex_unlock(&f->lock);
 		close(fd);
 	}
 	return NULL;
@@ -1281,7 +1305,7 @@ static void test_jsonline_payload(void **state)
 	static const char full[] = "{\"cmd\": \"apply\", \"payload\": 5}\nhello";
 	static const char cut[] = "{\"payload\": 10}\nabc";
 	static const char big[] = "{\"payload\": 99}\n";
-	static const char more[] = "{\"payload\": 2}\nabXYZ";
+	static const char more[] = "{\"payload\": 2}\nab{\"next\": 1}\n";
 	char why[256] = "";
 	void *payload;
 	size_t len;
@@ -1323,12 +1347,22 @@ static void test_jsonline_payload(void **state)
 	close(sv[0]);
 	close(sv[1]);
 
-	/* one line and its payload a connection: what follows is refused */
+	/* a line and its payload, and no more: what follows, though it
+	 * came in the same write, is the next read's */
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	assert_int_equal(write(sv[1], more, strlen(more)), (ssize_t)strlen(more));
-	assert_null(jsonline_recv_payload(sv[0], 64, &payload, &len, why,
-					  sizeof(why)));
-	assert_non_null(strstr(why, "bytes came after the line's payload"));
+	j = jsonline_recv_payload(sv[0], 64, &payload, &len, why, sizeof(why));
+	if (!j)
+		fail_msg("%s", why);
+	assert_int_equal(len, 2);
+	assert_memory_equal(payload, "ab", 2);
+	json_decref(j);
+	free(payload);
+	j = jsonline_recv(sv[0], 64, why, sizeof(why));
+	if (!j)
+		fail_msg("%s", why);
+	assert_int_equal(json_integer_value(json_object_get(j, "next")), 1);
+	json_decref(j);
 	close(sv[0]);
 	close(sv[1]);
 }
@@ -1528,40 +1562,63 @@ struct early_sent {
 	struct sync_pending pending;
 };
 
-static void send_early(struct store *st, void *arg)
+static void prepare_early(struct store *st, void *arg)
 {
 	struct early_sent *x = arg;
 
-	sync_push_early(x->sync, st, true, &x->pending);
+	sync_prepare(x->sync, st, true, &x->pending);
 }
 
-/* In sync, a change goes to the dataplane from the commit's durable hook
- * (before the backup copy is written), as the same conditional delta,
- * and sync_push reads the answer; when the dataplane is not known to run
- * the version before the change, nothing goes early and sync_push reads
- * the dataplane's state and pushes it whole, as before. */
+static void publish_early(struct store *st, void *arg)
+{
+	sync_publish(st, &((struct early_sent *)arg)->pending);
+}
+
+/* As a commit that fails once the change is written. */
+static void discard_early(struct store *st, void *arg)
+{
+	(void)st;
+	sync_discard(&((struct early_sent *)arg)->pending);
+}
+
+/* In sync, a change goes to the dataplane from the commit's applied hook
+ * (before any of it is written), as the same conditional delta, held;
+ * the durable hook has it published, labelled with the new version's
+ * digest, and sync_push reads the answers. When the dataplane is not
+ * known to run the version before the change, nothing goes early and
+ * sync_push reads the dataplane's state and pushes it whole, as before.
+ * A change held and then discarded never goes live. */
 static void test_sync_early_push(void **state)
 {
 	struct env *e = *state;
 	const struct change_meta meta = { .user = "test" };
 	struct early_sent x = { .sync = &e->d.sync };
+	const struct store_hooks hooks = { prepare_early, publish_early, &x };
+	const struct store_hooks failing = { prepare_early, discard_early, &x };
+	char digest[STORE_DIGEST_LEN];
 	struct fake_dp *f;
 	uint64_t v;
 	json_t *ops, *got;
+	bool held = true;
 
 	f = web_in_sync(e);
 
 	ops = parse("[" ADD_DNS "]");
-	assert_int_equal(store_commit_then(e->d.store, &meta, ops, send_early,
-					   &x, &v, err, sizeof(err)), STORE_OK);
+	assert_int_equal(store_commit_then(e->d.store, &meta, ops, &hooks, &v,
+					   err, sizeof(err)), STORE_OK);
 	json_decref(ops);
 	assert_true(x.pending.fd >= 0);
+	assert_true(x.pending.held);
 	assert_int_equal(sync_push(&e->d.sync, e->d.store, true, &x.pending,
 				   err, sizeof(err)), 0);
 	assert_int_equal(x.pending.fd, -1);
 	assert_int_equal(fake_n_applied(f), 2);
+	store_digest(e->d.store, digest);
 	pthread_mutex_lock(&f->lock);
 	got = json_array_get(f->applied, 1);
+	assert_true(json_is_true(json_object_get(got, "hold")));
+	assert_string_equal(str_at(got, "digest"), digest);
+	assert_string_equal(f->digest, digest);
 	assert_int_equal(int_at(got, "version"), 2);
 	assert_int_equal(int_at(got, "expect.version"), 1);
 	assert_int_equal(json_array_size(json_object_get(got, "changed")), 1);
@@ -1572,22 +1629,42 @@ static void test_sync_early_push(void **state)
 	assert_int_equal(e->d.sync.status, SYNC_IN_SYNC);
 	assert_int_equal(e->d.sync.dp_version, 2);
 
-	e->d.sync.status = SYNC_UNKNOWN;
-	ops = parse("[{\"op\": \"service_del\", \"name\": \"web\"}]");
-	assert_int_equal(store_commit_then(e->d.store, &meta, ops, send_early,
-					   &x, &v, err, sizeof(err)), STORE_OK);
+	ops = parse("[{\"op\": \"backend_add\", \"service\": \"dns\","
+		    " \"addr\": \"10.0.2.9\", \"weight\": 1}]");
+	assert_int_equal(store_commit_then(e->d.store, &meta, ops, &failing,
+					   &v, err, sizeof(err)), STORE_OK);
 	json_decref(ops);
 	assert_int_equal(x.pending.fd, -1);
+	/* the fake lets go of what it held once the connection is gone */
+	for (int i = 0; i < 500 && held; i++) {
+		pthread_mutex_lock(&f->lock);
+		held = f->held != NULL;
+		pthread_mutex_unlock(&f->lock);
+		usleep(2000);
+	}
+	assert_false(held);
 	assert_int_equal(fake_n_applied(f), 2);
+	/* put back in step for what follows */
+	assert_int_equal(sync_push(&e->d.sync, e->d.store, true, NULL, err,
+				   sizeof(err)), 0);
+	assert_int_equal(fake_n_applied(f), 3);
+
+	e->d.sync.status = SYNC_UNKNOWN;
+	ops = parse("[{\"op\": \"service_del\", \"name\": \"web\"}]");
+	assert_int_equal(store_commit_then(e->d.store, &meta, ops, &hooks, &v,
+					   err, sizeof(err)), STORE_OK);
+	json_decref(ops);
+	assert_int_equal(x.pending.fd, -1);
+	assert_int_equal(fake_n_applied(f), 3);
 	assert_int_equal(sync_push(&e->d.sync, e->d.store, true, &x.pending,
 				   err, sizeof(err)), 0);
-	assert_int_equal(fake_n_applied(f), 3);
+	assert_int_equal(fake_n_applied(f), 4);
 	pthread_mutex_lock(&f->lock);
-	got = json_array_get(f->applied, 2);
+	got = json_array_get(f->applied, 3);
 	assert_int_equal(json_array_size(json_object_get(got, "services")), 1);
 	assert_null(json_object_get(got, "expect"));
 	pthread_mutex_unlock(&f->lock);
-	assert_int_equal(e->d.sync.dp_version, 3);
+	assert_int_equal(e->d.sync.dp_version, 4);
 }
 
 /* A dataplane that refuses a delta (an older one, which takes whole

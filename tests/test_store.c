@@ -1580,8 +1580,8 @@ static int tell_change(const struct service *now, const struct service *then,
 	return json_array_append_new(arg, json_string(line));
 }
 
-/* What a store_durable_fn saw. */
-struct durable_seen {
+/* What a store hook saw. */
+struct hook_seen {
 	const char *backup;
 	int calls;
 	uint64_t version;
@@ -1590,9 +1590,9 @@ struct durable_seen {
 	json_t *told;
 };
 
-static void look_while_durable(struct store *st, void *arg)
+/* Both hooks' sightings, applied's then durable's. */
+static void look_in_hook(struct store *st, struct hook_seen *d)
 {
-	struct durable_seen *d = arg;
 	char why[256];
 
 	d->calls++;
@@ -1604,17 +1604,33 @@ static void look_while_durable(struct store *st, void *arg)
 					  sizeof(why));
 }
 
-/* store_commit_then's hook runs with the change durable and the store at
- * its new version, before the backup copy has the change (what fulcrumd
- * overlaps with the dataplane's build); there store_just_changed tells
- * what store_changed_since tells afterwards, service made and deleted
- * within the change left out, and store_changed_since, which would
- * rewind the model under the change, is refused. A refused change calls
- * no hook. */
+static void look_applied(struct store *st, void *arg)
+{
+	look_in_hook(st, &((struct hook_seen *)arg)[0]);
+}
+
+static void look_durable(struct store *st, void *arg)
+{
+	look_in_hook(st, &((struct hook_seen *)arg)[1]);
+}
+
+/* store_commit_then's applied hook runs with the change made in memory
+ * and nothing of it written, the store at the version before; its
+ * durable hook with the change durable and the store at its new version,
+ * before the backup copy has the change (fulcrumd overlaps the
+ * dataplane's build with both). In each, store_just_changed tells what
+ * store_changed_since tells afterwards, service made and deleted within
+ * the change left out, and store_changed_since, which would rewind the
+ * model under the change, is refused. A refused change calls no hook. */
 static void test_commit_then(void **state)
 {
 	struct env *e = *state;
-	struct durable_seen d = { .backup = e->backup, .told = json_array() };
+	struct hook_seen seen[2] = {
+		{ .backup = e->backup, .told = json_array() },
+		{ .backup = e->backup, .told = json_array() },
+	};
+	const struct store_hooks hooks = { look_applied, look_durable, seen };
+	struct hook_seen *a = &seen[0], *d = &seen[1];
 	json_t *since = json_array(), *ops;
 	uint64_t v = 0;
 
@@ -1631,35 +1647,42 @@ static void test_commit_then(void **state)
 		" {\"op\": \"service_del\", \"name\": \"dns\"}]",
 		0, NULL);
 	assert_non_null(ops);
-	if (store_commit_then(e->st, &alice, ops, look_while_durable, &d, &v,
-			      err, sizeof(err)) != STORE_OK)
+	if (store_commit_then(e->st, &alice, ops, &hooks, &v, err,
+			      sizeof(err)) != STORE_OK)
 		fail_msg("refused: %s", err);
 	json_decref(ops);
-	assert_int_equal(d.calls, 1);
-	assert_int_equal(d.version, 3);
+	assert_int_equal(a->calls, 1);
+	assert_int_equal(a->version, 2);
+	assert_int_equal(d->calls, 1);
+	assert_int_equal(d->version, 3);
 	assert_int_equal(v, 3);
-	assert_int_equal(d.backup_version, 2);
-	assert_int_equal(d.just_rc, 0);
-	assert_json_text(d.told, "[\"dns removed\", \"web changed\","
+	assert_int_equal(a->backup_version, 2);
+	assert_int_equal(d->backup_version, 2);
+	assert_int_equal(a->just_rc, 0);
+	assert_int_equal(d->just_rc, 0);
+	assert_json_text(d->told, "[\"dns removed\", \"web changed\","
 			 " \"x changed\"]");
-	assert_int_equal(d.since_rc, -1);
+	assert_true(json_equal(a->told, d->told));
+	assert_int_equal(a->since_rc, -1);
+	assert_int_equal(d->since_rc, -1);
 	assert_int_equal(logged_version(e->backup), 3);
 	assert_int_equal(store_changed_since(e->st, 2, tell_change, since, err,
 					     sizeof(err)), 0);
-	assert_true(json_equal(since, d.told));
+	assert_true(json_equal(since, d->told));
 	/* outside a hook there is nothing to tell */
 	assert_int_equal(store_just_changed(e->st, tell_change, since, err,
 					    sizeof(err)), -1);
 
 	ops = json_loads("[{\"op\": \"service_del\", \"name\": \"nope\"}]",
 			 0, NULL);
-	assert_int_equal(store_commit_then(e->st, &alice, ops,
-					   look_while_durable, &d, &v, err,
+	assert_int_equal(store_commit_then(e->st, &alice, ops, &hooks, &v, err,
 					   sizeof(err)), -1);
 	json_decref(ops);
-	assert_int_equal(d.calls, 1);
+	assert_int_equal(a->calls, 1);
+	assert_int_equal(d->calls, 1);
 	assert_int_equal(store_version(e->st), 3);
-	json_decref(d.told);
+	json_decref(a->told);
+	json_decref(d->told);
 	json_decref(since);
 }
 
