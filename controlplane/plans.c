@@ -164,9 +164,10 @@ static json_t *load(const struct fulcrumd *d, const json_t *req, char *err,
 
 /* The ops of a loaded plan: from its ops file (the kept ops, if it holds
  * what they were written as), or, for a plan saved before plans had one,
- * from the plan itself. NULL with err. */
+ * from the plan itself. With text, *text is what they were read from
+ * (free it), NULL for the latter. NULL with err. */
 static json_t *load_ops(const struct fulcrumd *d, const json_t *plan,
-			char *err, size_t len)
+			char **text_read, char *err, size_t len)
 {
 	json_int_t id = json_integer_value(json_object_get(plan, "id"));
 	char path[PATH_MAX], *text;
@@ -175,6 +176,8 @@ static json_t *load_ops(const struct fulcrumd *d, const json_t *plan,
 	json_t *ops = json_object_get(plan, "ops");
 	size_t n;
 
+	if (text_read)
+		*text_read = NULL;
 	if (ops)
 		return json_incref(ops);
 	plan_path(d, id, ".ops", path, sizeof(path));
@@ -186,18 +189,21 @@ static json_t *load_ops(const struct fulcrumd *d, const json_t *plan,
 	}
 	sha256_of(text, n, sha256);
 	if (d->kept_plan.id == id &&
-	    memcmp(sha256, d->kept_plan.sha256, sizeof(sha256)) == 0) {
-		free(text);
-		return json_incref(d->kept_plan.ops);
-	}
-	ops = json_loadb(text, n, 0, &je);
-	free(text);
+	    memcmp(sha256, d->kept_plan.sha256, sizeof(sha256)) == 0)
+		ops = json_incref(d->kept_plan.ops);
+	else
+		ops = json_loadb(text, n, 0, &je);
 	if (!json_is_array(ops)) {
 		snprintf(err, len, "the ops of plan %lld do not read: %s",
 			 (long long)id, ops ? "not an array" : je.text);
 		json_decref(ops);
+		free(text);
 		return NULL;
 	}
+	if (text_read)
+		*text_read = text;
+	else
+		free(text);
 	return ops;
 }
 
@@ -398,7 +404,8 @@ json_t *plans_approve(struct fulcrumd *d, const struct peer *peer,
 	}
 	/* read before the approval is saved: an approval is not to be
 	 * kept on a plan that could not be carried out */
-	if (ops_shown(plan) && !(ops = load_ops(d, plan, err, sizeof(err)))) {
+	if (ops_shown(plan) &&
+	    !(ops = load_ops(d, plan, NULL, err, sizeof(err)))) {
 		json_decref(plan);
 		return mgmt_refuse("approve: %s", err);
 	}
@@ -417,7 +424,7 @@ json_t *plans_approve(struct fulcrumd *d, const struct peer *peer,
 json_t *plans_execute(struct fulcrumd *d, const struct peer *peer,
 		      const json_t *req)
 {
-	char err[512], reason[512];
+	char err[512], reason[512], *text = NULL;
 	json_t *plan = load(d, req, err, sizeof(err)), *resp, *ops = NULL;
 	struct change_meta meta = {
 		.user = peer->user, .uid = peer->uid,
@@ -442,7 +449,7 @@ json_t *plans_execute(struct fulcrumd *d, const struct peer *peer,
 			      "approved", json_integer_value(json_object_get(plan, "id")),
 			      json_string_value(json_object_get(
 				      json_object_get(plan, "risk"), "why")));
-	} else if (!(ops = load_ops(d, plan, err, sizeof(err)))) {
+	} else if (!(ops = load_ops(d, plan, &text, err, sizeof(err)))) {
 		resp = mgmt_refuse("apply: %s", err);
 	} else {
 		snprintf(reason, sizeof(reason), "plan %lld (by %s, approved by "
@@ -452,6 +459,7 @@ json_t *plans_execute(struct fulcrumd *d, const struct peer *peer,
 			 json_string_value(json_object_get(plan, "approved_by")) :
 			 "nobody; low risk",
 			 json_string_value(json_object_get(plan, "reason")));
+		meta.ops_text = text;
 		resp = mgmt_commit(d, &meta, ops, true);
 		if (json_is_true(json_object_get(resp, "ok"))) {
 			if (d->kept_plan.id == json_integer_value(
@@ -465,6 +473,7 @@ json_t *plans_execute(struct fulcrumd *d, const struct peer *peer,
 	}
 	if (ops)
 		mgmt_free_later(d, ops);
+	free(text);
 	json_decref(plan);
 	return resp;
 }
@@ -477,7 +486,7 @@ static json_t *plan_whole(struct fulcrumd *d, const json_t *req)
 
 	if (!plan)
 		return mgmt_refuse("plan: %s", err);
-	ops = load_ops(d, plan, err, sizeof(err));
+	ops = load_ops(d, plan, NULL, err, sizeof(err));
 	if (!ops) {
 		json_decref(plan);
 		return mgmt_refuse("plan: %s", err);

@@ -1061,11 +1061,13 @@ static int catch_up(struct store *st, int64_t seen, char *err, size_t len)
  * core while their rows are written and the changed model is hashed:
  * after a restore of 10,000 services, 95,178 ops, the text (8.8 MB, 180
  * ms here) is the longest part of the commit, and the hash (70 ms) the
- * next. */
+ * next. A plan's ops come with the text they were read from, which is
+ * logged instead (change_meta's ops_text). */
 #define LOG_TEXT_APART_OPS 1000
 
 struct log_text {
 	const json_t *ops;
+	const char *given;           /* change_meta's ops_text */
 	char *text;
 };
 
@@ -1073,19 +1075,20 @@ static void *make_log_text(void *arg)
 {
 	struct log_text *t = arg;
 
-	t->text = json_dumps(t->ops, JSON_COMPACT);
+	t->text = t->given ? strdup(t->given) : json_dumps(t->ops, JSON_COMPACT);
 	return NULL;
 }
 
 /* The changed model's rows written and its digest made, and with them
  * the log row's text (*text, the caller frees it), apart when the change
  * is large: it reads only ops, which neither of the others touches. */
-static int write_rows(struct store *st, const json_t *ops, char **text,
+static int write_rows(struct store *st, const struct change_meta *meta,
+		      const json_t *ops, char **text,
 		      char digest[STORE_DIGEST_LEN], char *err, size_t len)
 {
-	struct log_text t = { .ops = ops };
+	struct log_text t = { .ops = ops, .given = meta->ops_text };
 	pthread_t apart;
-	bool started = json_array_size(ops) >= LOG_TEXT_APART_OPS &&
+	bool started = !t.given && json_array_size(ops) >= LOG_TEXT_APART_OPS &&
 		       pthread_create(&apart, NULL, make_log_text, &t) == 0;
 	int rc = write_touched(st->model, st->db, err, len);
 
@@ -1137,7 +1140,7 @@ int store_commit_then(struct store *st, const struct change_meta *meta,
 		goto fail;
 	if (hooks)
 		call_hook(st, hooks->applied, hooks->arg);
-	if (write_rows(st, ops, &text, digest, err, len) < 0)
+	if (write_rows(st, meta, ops, &text, digest, err, len) < 0)
 		goto fail;
 	clock_gettime(CLOCK_REALTIME, &now);
 	row.version = st->version + 1;

@@ -49,6 +49,10 @@ struct change_meta {
 	const char *reason;          /* NULL = "" */
 	bool automatic;              /* made by the control plane itself,
 				      * such as a health check */
+	const char *ops_text;        /* the JSON text the ops were read from,
+				      * logged as it is; NULL: made from
+				      * them (for a plan's 95,000 ops, a
+				      * quarter of a second) */
 };
 
 /* Opens the store at path, creating it if new. backup_path (or NULL for

@@ -78,21 +78,34 @@ static struct rte_mbuf *probe_for(struct dataplane *dp,
 				 NULL;
 }
 
+/* Neighbours probed between two quiescent states of the main lcore: a
+ * million take it a tenth of a second, which an update's grace period
+ * would otherwise wait out. */
+#define PROBES_PER_GRACE 1024
+
 void exception_path_probe_neighbours(struct dataplane *dp, uint32_t now)
 {
-	const struct fwd_state *fwd = __atomic_load_n(&dp->fwd, __ATOMIC_ACQUIRE);
 	struct neigh_table *t = dp->neigh;
 	uint32_t count = __atomic_load_n(&t->count, __ATOMIC_ACQUIRE);
 
-	for (uint32_t i = 0; i < count; i++) {
-		const struct neigh_entry *e = &t->entries[i];
-		struct rte_mbuf *m;
+	for (uint32_t from = 0; from < count; from += PROBES_PER_GRACE) {
+		const struct fwd_state *fwd = __atomic_load_n(&dp->fwd,
+							      __ATOMIC_ACQUIRE);
+		uint32_t to = RTE_MIN(count, from + PROBES_PER_GRACE);
 
-		if (!neigh_needs_probe(t, i, now) || e->port >= dp->n_ports)
-			continue;
-		m = probe_for(dp, &fwd->ports[e->port], e);
-		if (m)
-			to_wire(dp, e->port, &m, 1);
+		for (uint32_t i = from; i < to; i++) {
+			const struct neigh_entry *e = &t->entries[i];
+			struct rte_mbuf *m;
+
+			if (!neigh_needs_probe(t, i, now) ||
+			    e->port >= dp->n_ports)
+				continue;
+			m = probe_for(dp, &fwd->ports[e->port], e);
+			if (m)
+				to_wire(dp, e->port, &m, 1);
+		}
+		/* done with fwd */
+		rte_rcu_qsbr_quiescent(dp->rcu, dp->n_workers);
 	}
 }
 

@@ -1686,6 +1686,42 @@ static void test_commit_then(void **state)
 	json_decref(since);
 }
 
+/* The text a change's ops were read from, given with them, is what the
+ * log keeps, as it is, in the store and in its copy; the history gives
+ * back the ops it holds. */
+static void test_commit_logs_text_given(void **state)
+{
+	struct env *e = *state;
+	struct change_meta meta = alice;
+	json_t *ops = json_loads(web, 0, NULL), *h;
+	const char *paths[2] = { e->path, e->backup };
+	uint64_t v;
+
+	assert_non_null(ops);
+	meta.ops_text = web;
+	assert_int_equal(store_commit(e->st, &meta, ops, &v, err, sizeof(err)),
+			 STORE_OK);
+	h = store_history(e->st, 1, 0, err, sizeof(err));
+	assert_non_null(h);
+	assert_true(json_equal(json_object_get(json_array_get(h, 0), "ops"),
+			       ops));
+	json_decref(h);
+	json_decref(ops);
+	for (int i = 0; i < 2; i++) {
+		sqlite3 *db;
+		sqlite3_stmt *q;
+
+		assert_int_equal(sqlite3_open(paths[i], &db), SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(db, "SELECT ops FROM change_log"
+						    " WHERE version = 1", -1, &q,
+						    NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+		assert_string_equal((const char *)sqlite3_column_text(q, 0), web);
+		sqlite3_finalize(q);
+		sqlite3_close(db);
+	}
+}
+
 /* Changes reach the copy one by one, not as whole copies: it must hold
  * the very rows the store holds, log entries and their times included,
  * after each of them. */
@@ -2171,6 +2207,7 @@ int main(void)
 		T(test_restore_plan_each_version),
 		T(test_backup),
 		T(test_backup_failure_keeps_commit),
+		T(test_commit_logs_text_given),
 		T(test_commit_then),
 		cmocka_unit_test(test_loses_active),
 		cmocka_unit_test(test_backends_fill),

@@ -146,6 +146,41 @@ static void test_unchanged_state_is_no_change(void **state)
 	fwd_update_abort(&u);
 }
 
+/* Backends are matched to their slots by address, whatever order they
+ * come in: the store sends them sorted, a script may not. */
+static void test_backend_order_is_no_change(void **state)
+{
+	struct fixture *f = *state;
+	struct service_config *sc = &f->cfg.services[0];
+	size_t size = sc->n_backends * sizeof(*sc->backends);
+	struct backend_config *kept = malloc(size);
+	struct fwd_update u;
+	char err[256];
+
+	assert_non_null(kept);
+	memcpy(kept, sc->backends, size);
+	for (uint32_t i = 0; i < sc->n_backends / 2; i++) {
+		struct backend_config t = sc->backends[i];
+
+		sc->backends[i] = sc->backends[sc->n_backends - 1 - i];
+		sc->backends[sc->n_backends - 1 - i] = t;
+	}
+	assert_int_equal(fwd_update_prepare(f->fwd, f->cfg.services,
+					    f->cfg.n_services, 1, &u, err,
+					    sizeof(err)), 0);
+	assert_false(fwd_update_changes(&u));
+	fwd_update_abort(&u);
+	set_backend(sc, 0, 9);
+	assert_int_equal(fwd_update_prepare(f->fwd, f->cfg.services,
+					    f->cfg.n_services, 1, &u, err,
+					    sizeof(err)), 0);
+	assert_true(fwd_update_changes(&u));
+	fwd_update_abort(&u);
+	/* the group's fixture as it was, for the tests after this one */
+	memcpy(sc->backends, kept, size);
+	free(kept);
+}
+
 static void test_added_backend_keeps_established_flows(void **state)
 {
 	struct fixture *f = *state;
@@ -397,6 +432,7 @@ int main(void)
 		cmocka_unit_test(test_unchanged_state_is_no_change),
 		cmocka_unit_test(test_added_backend_keeps_established_flows),
 		cmocka_unit_test(test_removed_backend_flows_move_and_slot_waits),
+		cmocka_unit_test(test_backend_order_is_no_change),
 		cmocka_unit_test(test_bad_update_changes_nothing),
 		cmocka_unit_test(test_services_come_and_go),
 		cmocka_unit_test(test_replaced_service_takes_its_flows),
