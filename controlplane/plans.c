@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -101,11 +102,85 @@ void plans_forget(struct fulcrumd *d)
 	d->kept_plan = (struct plans_kept){ 0 };
 }
 
+/* Ops of a plan this large are written as text on two cores: a
+ * restore's 95,000 took 150 ms on one. */
+#define OPS_DUMPED_APART 10000
+
+/* ops[from..to) as JSON_COMPACT text, joined by commas. */
+struct ops_text {
+	const json_t *ops;
+	size_t from, to;
+	char *text;
+	size_t len, cap;
+	bool ok;
+};
+
+static int append_text(const char *buf, size_t size, void *arg)
+{
+	struct ops_text *t = arg;
+
+	if (t->len + size + 1 > t->cap) {
+		size_t cap = (t->len + size + 1) * 2;
+		char *more = realloc(t->text, cap);
+
+		if (!more)
+			return -1;
+		t->text = more;
+		t->cap = cap;
+	}
+	memcpy(t->text + t->len, buf, size);
+	t->len += size;
+	t->text[t->len] = '\0';
+	return 0;
+}
+
+static void *dump_some(void *arg)
+{
+	struct ops_text *t = arg;
+
+	t->ok = true;
+	for (size_t i = t->from; t->ok && i < t->to; i++)
+		t->ok = (i == t->from || append_text(",", 1, t) == 0) &&
+			json_dump_callback(json_array_get(t->ops, i),
+					   append_text, t, JSON_COMPACT) == 0;
+	return NULL;
+}
+
+/* json_dumps(ops, JSON_COMPACT), byte for byte, made by halves on two
+ * threads when ops are many. NULL when out of memory. */
+static char *dump_ops(const json_t *ops)
+{
+	size_t n = json_array_size(ops);
+	struct ops_text half[2] = {
+		{ .ops = ops, .from = 0, .to = n / 2 },
+		{ .ops = ops, .from = n / 2, .to = n },
+	};
+	char *text = NULL;
+	pthread_t apart;
+
+	if (n < OPS_DUMPED_APART ||
+	    pthread_create(&apart, NULL, dump_some, &half[1]) != 0)
+		return json_dumps(ops, JSON_COMPACT);
+	dump_some(&half[0]);
+	pthread_join(apart, NULL);
+	if (half[0].ok && half[1].ok &&
+	    (text = malloc(half[0].len + half[1].len + 4))) {
+		text[0] = '[';
+		memcpy(text + 1, half[0].text, half[0].len);
+		text[half[0].len + 1] = ',';
+		memcpy(text + half[0].len + 2, half[1].text, half[1].len);
+		memcpy(text + half[0].len + half[1].len + 2, "]", 2);
+	}
+	free(half[0].text);
+	free(half[1].text);
+	return text;
+}
+
 /* Writes a new plan's ops, and keeps them for its apply. */
 static int save_ops(struct fulcrumd *d, json_int_t id, json_t *ops,
 		    char *err, size_t len)
 {
-	char path[PATH_MAX], *text = json_dumps(ops, JSON_COMPACT);
+	char path[PATH_MAX], *text = dump_ops(ops);
 	int rc;
 
 	plan_path(d, id, ".ops", path, sizeof(path));

@@ -2309,6 +2309,47 @@ static void test_plan_ops_apart(void **state)
 	json_decref(r);
 }
 
+/* A plan of many ops has its ops file written on two threads, by
+ * halves: the file is what json_dumps would write, byte for byte. */
+static void test_plan_ops_file_text(void **state)
+{
+	struct env *e = *state;
+	json_t *ops = json_array(), *req, *r;
+	char path[PATH_MAX + 32], *want, *got;
+	long size;
+	FILE *f;
+
+	commit_ok(e, CHANGE(ADD_WEB));
+	for (unsigned int i = 0; i < 10001; i++) {
+		char addr[32];
+
+		snprintf(addr, sizeof(addr), "10.%u.%u.%u", 1 + i / 62500,
+			 i / 250 % 250, i % 250 + 1);
+		json_array_append_new(ops, json_pack("{s:s, s:s, s:s, s:i}", "op",
+						     "backend_add", "service", "web",
+						     "addr", addr, "weight", 1 + i % 3));
+	}
+	want = json_dumps(ops, JSON_COMPACT);
+	req = json_pack("{s:s, s:s, s:s, s:o}", "cmd", "plan", "env",
+			"production", "reason", "grow", "ops", ops);
+	r = ask_json(e, "alice", 1000, req);
+	assert_ok(r);
+	json_decref(r);
+	snprintf(path, sizeof(path), "%s/1.ops.json", e->d.cfg.plans_dir);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	size = ftell(f);
+	rewind(f);
+	got = calloc(1, (size_t)size + 1);
+	assert_non_null(got);
+	assert_int_equal(fread(got, 1, (size_t)size, f), (size_t)size);
+	fclose(f);
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+}
+
 static json_int_t wall_ms(void)
 {
 	struct timespec t;
@@ -2633,6 +2674,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restore_plans_what_changed,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plan_ops_apart, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_plan_ops_file_text, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_restore_to_time, setup,
 						teardown),
