@@ -97,12 +97,14 @@ void exception_path_probe_neighbours(struct dataplane *dp, uint32_t now)
 			const struct neigh_entry *e = &t->entries[i];
 			struct rte_mbuf *m;
 
-			if (!neigh_needs_probe(t, i, now) ||
-			    e->port >= dp->n_ports)
+			if (e->port >= dp->n_ports ||
+			    !neigh_probe_due(t, i, now))
 				continue;
 			m = probe_for(dp, &fwd->ports[e->port], e);
-			if (m)
+			if (m) {
 				to_wire(dp, e->port, &m, 1);
+				neigh_probe_sent(t, i, now);
+			}
 		}
 		/* done with fwd */
 		rte_rcu_qsbr_quiescent(dp->rcu, dp->n_workers);

@@ -109,14 +109,32 @@ bool neigh_learn(struct neigh_table *t, const union ip_addr *addr,
 	return true;
 }
 
-bool neigh_needs_probe(const struct neigh_table *t, uint32_t idx, uint32_t now)
+bool neigh_probe_due(struct neigh_table *t, uint32_t idx, uint32_t now)
 {
-	const struct neigh_entry *e = &t->entries[idx];
+	struct neigh_entry *e = &t->entries[idx];
 
 	if (e->is_static)
 		return false;
-	if (!(__atomic_load_n(&e->mac_port, __ATOMIC_RELAXED) & NEIGH_RESOLVED))
-		return true;
-	return now - __atomic_load_n(&e->learned_at, __ATOMIC_RELAXED) >
-	       NEIGH_STALE_S;
+	if ((__atomic_load_n(&e->mac_port, __ATOMIC_RELAXED) & NEIGH_RESOLVED) &&
+	    now - __atomic_load_n(&e->learned_at, __ATOMIC_RELAXED) <=
+	    NEIGH_STALE_S) {
+		/* heard from: the next silence starts the count afresh */
+		e->unanswered = 0;
+		return false;
+	}
+	return (int32_t)(now - e->probe_at) >= 0;
+}
+
+void neigh_probe_sent(struct neigh_table *t, uint32_t idx, uint32_t now)
+{
+	struct neigh_entry *e = &t->entries[idx];
+	uint32_t wait = 1;
+
+	if (e->unanswered < UINT16_MAX)
+		e->unanswered++;
+	/* three a second apart, then 2, 4, 8 and 16 s, then the most */
+	if (e->unanswered >= 3)
+		wait = RTE_MIN(1u << RTE_MIN(e->unanswered - 2u, 5u),
+			       (uint32_t)NEIGH_PROBE_MAX_S);
+	e->probe_at = now + wait;
 }

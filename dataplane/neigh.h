@@ -18,6 +18,8 @@
 
 #define NEIGH_NONE UINT32_MAX
 #define NEIGH_STALE_S 60      /* ask again after this long without news */
+#define NEIGH_PROBE_MAX_S 30  /* the longest wait between two probes of a
+			       * neighbour that does not answer */
 
 struct neigh_key {
 	union ip_addr addr;
@@ -39,6 +41,10 @@ struct neigh_entry {
 	bool is_static;
 	uint64_t mac_port;        /* atomic; 0 = not resolved */
 	uint32_t learned_at;      /* atomic; seconds, for staleness */
+	/* the prober's own (one thread): when to ask next, and how many
+	 * asks have gone unanswered */
+	uint32_t probe_at;
+	uint16_t unanswered;
 };
 
 struct neigh_table {
@@ -81,7 +87,16 @@ static inline bool neigh_get(const struct neigh_table *t, uint32_t idx,
 	return true;
 }
 
-/* True if the entry needs an ARP request or solicitation now. */
-bool neigh_needs_probe(const struct neigh_table *t, uint32_t idx, uint32_t now);
+/* Prober side: whether entry idx is to be asked now (ARP request or
+ * neighbour solicitation), being unresolved, or resolved but not heard
+ * from in NEIGH_STALE_S. A neighbour that does not answer is asked three
+ * times a second apart, as Linux does, then ever less often, up to
+ * NEIGH_PROBE_MAX_S apart: a million dead backends must not cost a
+ * million requests a second. One that comes back is learned from its own
+ * ARP or NDP as soon as it speaks, and asked again within that time. */
+bool neigh_probe_due(struct neigh_table *t, uint32_t idx, uint32_t now);
+
+/* Prober side: entry idx was asked at now. */
+void neigh_probe_sent(struct neigh_table *t, uint32_t idx, uint32_t now);
 
 #endif

@@ -538,6 +538,41 @@ static void test_arp_reply_from_backend_is_learned(void **state)
 	fixture_stop(&f);
 }
 
+/* A neighbour that does not answer is asked three times a second apart,
+ * then 2, 4, 8 and 16 s apart, then every NEIGH_PROBE_MAX_S; once it
+ * answers, it is left alone until stale, and its next silence is counted
+ * afresh. */
+static void test_unanswered_neighbour_backs_off(void **state)
+{
+	static const uint32_t want[] = { 1, 2, 3, 5, 9, 17, 33, 63, 93, 123 };
+	struct rte_ether_addr mac = { { 0x02, 0xcc, 0, 0, 0, 9 } };
+	struct neigh_table *t = neigh_table_create("test_backoff", 8, 0);
+	union ip_addr a = { .v4 = RTE_BE32(RTE_IPV4(10, 0, 0, 10)) };
+	uint32_t asked[16], n = 0, idx;
+
+	(void)state;
+	assert_non_null(t);
+	idx = neigh_add(t, &a, AF_INET, 0);
+	assert_int_not_equal(idx, NEIGH_NONE);
+	for (uint32_t now = 1; now <= 130; now++)
+		if (neigh_probe_due(t, idx, now)) {
+			assert_true(n < 16);
+			asked[n++] = now;
+			neigh_probe_sent(t, idx, now);
+		}
+	assert_int_equal(n, sizeof(want) / sizeof(want[0]));
+	assert_memory_equal(asked, want, sizeof(want));
+
+	assert_true(neigh_learn(t, &a, AF_INET, &mac, 0, 131));
+	for (uint32_t now = 131; now <= 131 + NEIGH_STALE_S; now++)
+		assert_false(neigh_probe_due(t, idx, now));
+	assert_true(neigh_probe_due(t, idx, 132 + NEIGH_STALE_S));
+	neigh_probe_sent(t, idx, 132 + NEIGH_STALE_S);
+	assert_false(neigh_probe_due(t, idx, 132 + NEIGH_STALE_S));
+	assert_true(neigh_probe_due(t, idx, 133 + NEIGH_STALE_S));
+	neigh_table_free(t);
+}
+
 static void test_ndp_solicitation_for_vip_is_answered(void **state)
 {
 	struct fixture *f = *state;
@@ -770,6 +805,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_l2dsr_rewrites_macs_only),
+		cmocka_unit_test(test_unanswered_neighbour_backs_off),
 		cmocka_unit_test(test_l2dsr_keeps_vlan_tag),
 		cmocka_unit_test(test_ipip4_outer_header),
 		cmocka_unit_test(test_ip6ip6_outer_header),
