@@ -71,9 +71,7 @@ static int save_file(const struct fulcrumd *d, const char *text,
 static int save(const struct fulcrumd *d, const json_t *plan, char *err,
 		size_t len)
 {
-	char path[PATH_MAX];
-
-	char *text = json_dumps(plan, JSON_COMPACT);
+	char path[PATH_MAX], *text = json_dumps(plan, JSON_COMPACT);
 	int rc;
 
 	plan_path(d, json_integer_value(json_object_get(plan, "id")), "", path,
