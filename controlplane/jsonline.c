@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -230,13 +231,23 @@ json_t *jsonline_recv(int fd, size_t max, char *err, size_t err_len)
 }
 
 int jsonline_send_to(const char *path, const json_t *req, const void *payload,
-		     size_t len, char *err, size_t err_len)
+		     size_t len, unsigned int timeout_ms, char *err,
+		     size_t err_len)
 {
+	struct timeval tv = { .tv_sec = timeout_ms / 1000,
+			      .tv_usec = (timeout_ms % 1000) * 1000 };
 	int fd = jsonline_connect(path);
 
 	if (fd < 0) {
 		snprintf(err, err_len, "cannot connect to %s: %s", path,
 			 strerror(errno));
+		return -1;
+	}
+	if (timeout_ms && setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv,
+				     sizeof(tv)) < 0) {
+		snprintf(err, err_len, "cannot set a send timeout on %s: %s",
+			 path, strerror(errno));
+		close(fd);
 		return -1;
 	}
 	if (jsonline_send(fd, req) < 0 ||
@@ -252,7 +263,7 @@ int jsonline_send_to(const char *path, const json_t *req, const void *payload,
 json_t *jsonline_call(const char *path, const json_t *req, size_t max,
 		      char *err, size_t err_len)
 {
-	int fd = jsonline_send_to(path, req, NULL, 0, err, err_len);
+	int fd = jsonline_send_to(path, req, NULL, 0, 0, err, err_len);
 	json_t *resp;
 
 	if (fd < 0)

@@ -39,9 +39,12 @@ json_t *jsonline_recv_payload(int fd, size_t max, void **payload,
 
 /* Connects to path and sends req, then the len bytes at payload when req
  * announces them ("payload": len), for the caller to read the response
- * with jsonline_recv when it is ready to: returns the fd, or -1 with err. */
+ * with jsonline_recv when it is ready to: returns the fd, or -1 with err.
+ * With timeout_ms above 0, a send that makes no progress for that long
+ * fails (the peer is busy with another client, or stuck). */
 int jsonline_send_to(const char *path, const json_t *req, const void *payload,
-		     size_t len, char *err, size_t err_len);
+		     size_t len, unsigned int timeout_ms, char *err,
+		     size_t err_len);
 
 /* Sends req and reads the response: a connection per call, which keeps
  * the peers free of session state. NULL with err when it fails. */

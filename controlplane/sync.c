@@ -205,7 +205,9 @@ static int push_send(struct sync *s, struct store *st, bool approved,
 			snprintf(err, err_len, "out of memory");
 		else
 			p->fd = jsonline_send_to(s->socket, req, d.services.buf,
-						 d.services.len, err, err_len);
+						 d.services.len,
+						 p->held ? SYNC_HOLD_SEND_MS : 0,
+						 err, err_len);
 	}
 	json_decref(req);
 	json_decref(d.removed);
@@ -222,8 +224,15 @@ static int push_receive(struct sync *s, struct sync_pending *p, char *err,
 	const char *why;
 
 	if (resp && p->held && json_is_true(json_object_get(resp, "ok"))) {
+		bool held = json_is_true(json_object_get(resp, "held"));
+
 		json_decref(resp);
-		resp = jsonline_recv(p->fd, SYNC_MAX_RESPONSE, err, err_len);
+		/* one that ignored the hold runs the change unlabelled: what
+		 * it runs is read, as after any refusal */
+		resp = held ? jsonline_recv(p->fd, SYNC_MAX_RESPONSE, err,
+					    err_len) :
+		       json_pack("{s:b, s:s}", "ok", 0, "error",
+				 "it did not hold the change it was sent");
 	}
 	close(p->fd);
 	p->fd = -1;

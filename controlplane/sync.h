@@ -21,6 +21,10 @@
 #include "store.h"
 
 #define SYNC_MAX_RESPONSE (256u << 20)
+/* How long a change being committed waits for the dataplane to take it
+ * (sync_prepare): the store's commit waits behind it, and a dataplane
+ * busy with another client gets the change after the commit instead. */
+#define SYNC_HOLD_SEND_MS 1000
 
 enum sync_status {
 	SYNC_UNKNOWN,        /* not reached yet */

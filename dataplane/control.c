@@ -292,6 +292,7 @@ static json_t *apply(struct dataplane *dp, const json_t *req,
 		return go_live(dp, &u, (uint64_t)version, digest);
 	dp->held = u;
 	dp->held_version = (uint64_t)version;
+	dp->held_at = now;
 	dp->holding = true;
 	return json_pack("{s:b, s:b, s:I}", "ok", 1, "held", 1, "version",
 			 version);
@@ -310,6 +311,8 @@ static json_t *publish(struct dataplane *dp, const json_t *req)
 	if (!dp->holding)
 		return refuse("publish: %s", "no update is held");
 	dp->holding = false;
+	fwd_update_restamp(&dp->held, dp->held_at,
+			   dataplane_now(dp, rte_rdtsc()));
 	return go_live(dp, &dp->held, dp->held_version, digest);
 }
 

@@ -37,6 +37,7 @@ struct dataplane {
 	bool holding;
 	struct fwd_update held;
 	uint64_t held_version;
+	uint32_t held_at;                 /* dataplane seconds, at its prepare */
 	int control_fd;                   /* -1: no control socket */
 	pthread_t control_thread;
 	unsigned int n_workers;

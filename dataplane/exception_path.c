@@ -101,10 +101,10 @@ void exception_path_probe_neighbours(struct dataplane *dp, uint32_t now)
 			    !neigh_probe_due(t, i, now))
 				continue;
 			m = probe_for(dp, &fwd->ports[e->port], e);
-			if (m) {
-				to_wire(dp, e->port, &m, 1);
+			/* one the full ring dropped was not asked: it stays
+			 * due, and goes in a later second */
+			if (m && to_wire(dp, e->port, &m, 1) == 1)
 				neigh_probe_sent(t, i, now);
-			}
 		}
 		/* done with fwd */
 		rte_rcu_qsbr_quiescent(dp->rcu, dp->n_workers);

@@ -628,6 +628,18 @@ int fwd_update_prepare_delta(const struct fwd_state *live,
 	return prepare(live, changed, n, untouched, now, u, err, err_len);
 }
 
+void fwd_update_restamp(struct fwd_update *u, uint32_t from, uint32_t to)
+{
+	for (uint32_t i = 0; i < u->n_swaps; i++) {
+		struct service_table *t = u->swap_table[i];
+
+		for (uint32_t j = 0; j < t->n_backends; j++)
+			if (t->backends[j].state == BACKEND_REMOVED &&
+			    t->backends[j].removed_at == from)
+				t->backends[j].removed_at = to;
+	}
+}
+
 void fwd_update_publish(struct fwd_state **live, struct fwd_update *u)
 {
 	for (uint32_t i = 0; i < u->n_swaps; i++)

@@ -48,6 +48,12 @@ static inline bool fwd_update_changes(const struct fwd_update *u)
 	return u->new_state || u->n_swaps || u->n_removed;
 }
 
+/* Before publish: the backend slots the update takes out, stamped at
+ * `from`, its prepare, are stamped `to` instead. An update held until its
+ * change is durable takes them out when it goes live, and the idle time
+ * after which a slot is given to another backend counts from then. */
+void fwd_update_restamp(struct fwd_update *u, uint32_t from, uint32_t to);
+
 /* Makes the update live: swaps service tables, then the state pointer. */
 void fwd_update_publish(struct fwd_state **live, struct fwd_update *u);
 

@@ -588,6 +588,34 @@ static void test_socket_payloads(void **state)
 	control_stop(&e->dp);
 }
 
+/* A backend a held update takes out leaves when the update goes live:
+ * its slot's idle time, after which it may go to another backend, counts
+ * from the publish, not from the prepare. */
+static void test_held_removal_counts_from_publish(void **state)
+{
+	struct env *e = *state;
+	const struct service_table *t;
+	uint32_t before, removed = 0;
+	json_t *r;
+
+	assert_applied(apply(e, 1, 5, ""), true);
+	before = dataplane_now(&e->dp, rte_rdtsc());
+	assert_held(apply(e, 2, 4, ", \"hold\": true"), 2);
+	/* five seconds between the prepare and the publish */
+	e->dp.start_tsc -= 5 * e->dp.tsc_hz;
+	r = ask(e, "{\"cmd\": \"publish\"}");
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
+	t = service_table_get(live(e, "web"));
+	for (uint32_t j = 0; j < t->n_backends; j++)
+		if (t->backends[j].state == BACKEND_REMOVED &&
+		    t->backends[j].addr.v4 == RTE_BE32(0x0a00000e)) {   /* 10.0.0.14 */
+			removed++;
+			assert_true(t->backends[j].removed_at >= before + 5);
+		}
+	assert_int_equal(removed, 1);
+}
+
 /* An update held belongs to the connection that sent it: when that
  * client goes, it is discarded, and the next client's apply goes in. */
 static void test_held_ends_with_connection(void **state)
@@ -699,6 +727,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_held_apply, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_held_removal_counts_from_publish,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_held_ends_with_connection,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_socket_payloads, setup,

@@ -1667,6 +1667,44 @@ static void test_sync_early_push(void **state)
 	assert_int_equal(e->d.sync.dp_version, 4);
 }
 
+/* A change whose commit fails after it went to the dataplane to be held
+ * (here the log refuses its row) is refused, and the dataplane lets go
+ * of it: nothing goes live, and the next change goes as usual. */
+static void test_sync_held_change_that_fails(void **state)
+{
+	struct env *e = *state;
+	struct fake_dp *f = web_in_sync(e);
+	sqlite3 *db = NULL;
+	bool held = true;
+	json_t *r;
+
+	assert_int_equal(sqlite3_open(e->d.cfg.store, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TRIGGER no_log BEFORE INSERT ON"
+				      " change_log BEGIN SELECT RAISE(ABORT,"
+				      " 'no room'); END", NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_refused(e, CHANGE(ADD_DNS), "no room", NULL);
+	for (int i = 0; i < 500 && held; i++) {
+		pthread_mutex_lock(&f->lock);
+		held = f->held != NULL;
+		pthread_mutex_unlock(&f->lock);
+		usleep(2000);
+	}
+	assert_false(held);
+	assert_int_equal(fake_n_applied(f), 1);
+	assert_int_equal(store_version(e->d.store), 1);
+	assert_int_equal(e->d.sync.dp_version, 1);
+
+	assert_int_equal(sqlite3_exec(db, "DROP TRIGGER no_log", NULL, NULL,
+				      NULL), SQLITE_OK);
+	sqlite3_close(db);
+	r = ask_ok(e, CHANGE(ADD_DNS));
+	assert_true(json_is_true(json_object_get(r, "live")));
+	json_decref(r);
+	assert_int_equal(fake_n_applied(f), 2);
+	assert_int_equal(e->d.sync.dp_version, 2);
+}
+
 /* A dataplane that refuses a delta (an older one, which takes whole
  * states only) is read and given the whole state instead. */
 static void test_sync_delta_refused_falls_back(void **state)
@@ -2284,25 +2322,48 @@ static void test_plan_ops_apart(void **state)
 	json_decref(saved);
 
 	/* the ops fulcrumd keeps from making a plan to carrying it out
-	 * stand in for its file only while the file holds what was
-	 * written: rewritten with other ops, the file's are carried out */
+	 * are what is carried out while the file holds what was written
+	 * (here the kept ones are changed behind the file's back, to tell
+	 * the two apart) */
+	r = ask_ok(e, "{\"cmd\": \"plan\", \"env\": \"production\","
+		   " \"reason\": \"r\", \"ops\": [{\"op\": \"backend_del\","
+		   " \"service\": \"web\", \"addr\": \"10.1.0.8\"}]}");
+	assert_int_equal(int_at(r, "plan.id"), 4);
+	json_decref(r);
+	assert_int_equal(e->d.kept_plan.id, 4);
+	json_object_set_new(json_array_get(e->d.kept_plan.ops, 0), "addr",
+			    json_string("10.1.0.9"));
+	r = ask_json(e, "alice", 1000, plan_req("execute", 4));
+	assert_ok(r);
+	json_decref(r);
+	assert_int_equal(e->d.kept_plan.id, 0);
+	r = services_now(e);
+	saved = json_object_get(json_array_get(r, 0), "backends");
+	assert_int_equal(json_array_size(saved), 1000);
+	assert_string_equal(str_at(json_array_get(saved, 7), "addr"), "10.1.0.8");
+	assert_string_equal(str_at(json_array_get(saved, 8), "addr"), "10.1.0.10");
+	json_decref(r);
+
+	/* the ops fulcrumd keeps stand in for the file only while the file
+	 * holds what was written: rewritten with other ops, the file's are
+	 * carried out */
 	r = ask_ok(e, "{\"cmd\": \"plan\", \"env\": \"production\","
 		   " \"reason\": \"r\", \"ops\": [{\"op\": \"backend_del\","
 		   " \"service\": \"web\", \"addr\": \"10.1.0.2\"}]}");
-	assert_int_equal(int_at(r, "plan.id"), 4);
+	assert_int_equal(int_at(r, "plan.id"), 5);
 	json_decref(r);
-	snprintf(path, sizeof(path), "%s/4.ops.json", e->d.cfg.plans_dir);
+	snprintf(path, sizeof(path), "%s/5.ops.json", e->d.cfg.plans_dir);
 	f = fopen(path, "w");
 	assert_non_null(f);
 	fputs("[{\"op\": \"backend_del\", \"service\": \"web\", \"addr\":"
 	      " \"10.1.0.3\"}]", f);
 	fclose(f);
-	r = ask_json(e, "alice", 1000, plan_req("execute", 4));
+	r = ask_json(e, "alice", 1000, plan_req("execute", 5));
 	assert_ok(r);
 	json_decref(r);
 	r = services_now(e);
 	saved = json_object_get(json_array_get(r, 0), "backends");
-	assert_int_equal(json_array_size(saved), 1000);
+	assert_int_equal(json_array_size(saved), 999);
 	assert_string_equal(str_at(json_array_get(saved, 0), "addr"), "10.0.1.10");
 	assert_string_equal(str_at(json_array_get(saved, 1), "addr"), "10.1.0.2");
 	assert_string_equal(str_at(json_array_get(saved, 2), "addr"), "10.1.0.4");
@@ -2704,6 +2765,7 @@ int main(void)
 		T(test_sync_pushes_when_behind),
 		T(test_sync_conditional_push),
 		T(test_sync_early_push),
+		T(test_sync_held_change_that_fails),
 		T(test_sync_delta_refused_falls_back),
 		T(test_sync_holds_when_ahead),
 		T(test_sync_no_blind_push),
