@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1667,6 +1668,88 @@ static void test_sync_early_push(void **state)
 	assert_int_equal(e->d.sync.dp_version, 4);
 }
 
+static double mono_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* A client that connects and says nothing, for six seconds. */
+struct idle_client {
+	int fd;
+	bool gone;        /* atomic */
+};
+
+static void *close_later(void *arg)
+{
+	struct idle_client *c = arg;
+
+	usleep(6000 * 1000);
+	__atomic_store_n(&c->gone, true, __ATOMIC_RELEASE);
+	close(c->fd);
+	return NULL;
+}
+
+/* A dataplane busy with another client does not hold up a commit: the
+ * change to be held waits SYNC_HOLD_SEND_MS for it, then goes after the
+ * commit, as a plain push, once the dataplane is free. */
+static void test_sync_held_push_gives_up_on_a_busy_dataplane(void **state)
+{
+	struct env *e = *state;
+	const struct change_meta meta = { .user = "test" };
+	struct early_sent x = { .sync = &e->d.sync };
+	const struct store_hooks hooks = { prepare_early, publish_early, &x };
+	struct fake_dp *f = web_in_sync(e);
+	json_t *ops = json_array(), *got;
+	/* static: the closer outlives a test that fails */
+	static struct idle_client busy;
+	pthread_t closer;
+	bool gave_up;
+	double took;
+	uint64_t v;
+
+	/* the service the push sends, whole, is more than a socket holds */
+	for (unsigned int i = 0; i < 60000; i++) {
+		char addr[32];
+
+		snprintf(addr, sizeof(addr), "10.%u.%u.%u", 2 + i / 62500,
+			 i / 250 % 250, i % 250 + 1);
+		json_array_append_new(ops, json_pack("{s:s, s:s, s:s, s:i}", "op",
+						     "backend_add", "service", "web",
+						     "addr", addr, "weight", 1));
+	}
+	/* the fake serves one connection at a time, and waits on this one */
+	busy = (struct idle_client){ .fd = jsonline_connect(f->path) };
+	assert_true(busy.fd >= 0);
+	usleep(100 * 1000);
+	assert_int_equal(pthread_create(&closer, NULL, close_later, &busy), 0);
+	took = mono_s();
+	assert_int_equal(store_commit_then(e->d.store, &meta, ops, &hooks, &v,
+					   err, sizeof(err)), STORE_OK);
+	took = mono_s() - took;
+	json_decref(ops);
+	gave_up = x.pending.fd < 0;
+	/* a held push that went after all is not left for the fake to
+	 * wait on */
+	sync_discard(&x.pending);
+	/* committed before the dataplane was free, having waited for it */
+	assert_false(__atomic_load_n(&busy.gone, __ATOMIC_ACQUIRE));
+	assert_true(gave_up);
+	assert_true(took >= SYNC_HOLD_SEND_MS / 1000.0 * 0.9);
+	assert_int_equal(sync_push(&e->d.sync, e->d.store, true, &x.pending,
+				   err, sizeof(err)), 0);
+	pthread_join(closer, NULL);
+	assert_int_equal(fake_n_applied(f), 2);
+	pthread_mutex_lock(&f->lock);
+	got = json_array_get(f->applied, 1);
+	assert_null(json_object_get(got, "hold"));
+	assert_int_equal(int_at(got, "version"), 2);
+	pthread_mutex_unlock(&f->lock);
+	assert_int_equal(e->d.sync.dp_version, 2);
+}
+
 /* A change whose commit fails after it went to the dataplane to be held
  * (here the log refuses its row) is refused, and the dataplane lets go
  * of it: nothing goes live, and the next change goes as usual. */
@@ -2766,6 +2849,7 @@ int main(void)
 		T(test_sync_conditional_push),
 		T(test_sync_early_push),
 		T(test_sync_held_change_that_fails),
+		T(test_sync_held_push_gives_up_on_a_busy_dataplane),
 		T(test_sync_delta_refused_falls_back),
 		T(test_sync_holds_when_ahead),
 		T(test_sync_no_blind_push),
