@@ -296,7 +296,11 @@ static void serve_http(struct env *e, int i)
 			snprintf(e->request[i], sizeof(e->request[i]), "%s", buf);
 			snprintf(reply, sizeof(reply), "HTTP/1.1 %d Whatever\r\n"
 				 "Content-Length: 0\r\n\r\n", e->http_status[i]);
-			assert_true(send(e->conn[i][k], reply, strlen(reply), 0) > 0);
+			/* a checker that gave up first (its 10 ms timeout passed
+			 * on a loaded machine) has closed: that check failed as
+			 * a timeout, and a later one is answered in time */
+			(void)send(e->conn[i][k], reply, strlen(reply),
+				   MSG_NOSIGNAL);
 		}
 		close(e->conn[i][k]);
 		e->conn[i][k] = e->conn[i][--e->n_conns[i]];
