@@ -2314,6 +2314,36 @@ static void test_restore_plans_what_changed(void **state)
 	json_decref(r);
 }
 
+/* A plan that deletes one backend of web, which is to get id. */
+static void plan_backend_del(struct env *e, const char *addr, json_int_t id)
+{
+	json_t *ops = json_pack("[{s:s, s:s, s:s}]", "op", "backend_del",
+				"service", "web", "addr", addr);
+	json_t *r = ask_json(e, "alice", 1000, json_pack(
+		"{s:s, s:s, s:s, s:o}", "cmd", "plan", "env", "production",
+		"reason", "r", "ops", ops));
+
+	assert_ok(r);
+	assert_int_equal(int_at(r, "plan.id"), id);
+	assert_int_equal(json_array_size(json_object_get(json_object_get(
+		r, "plan"), "ops")), 1);
+	json_decref(r);
+}
+
+/* web has n backends, and the one at position at[i] is want[i]. */
+static void assert_web_backends(struct env *e, size_t n, const size_t *at,
+				const char *const *want, size_t n_want)
+{
+	json_t *r = services_now(e);
+	json_t *b = json_object_get(json_array_get(r, 0), "backends");
+
+	assert_int_equal(json_array_size(b), n);
+	for (size_t i = 0; i < n_want; i++)
+		assert_string_equal(str_at(json_array_get(b, at[i]), "addr"),
+				    want[i]);
+	json_decref(r);
+}
+
 /* A plan keeps its ops in a file of their own (plans.c): a plan of many
  * ops is shown without them until asked for by id, and is approved and
  * carried out from the file; a plan saved with its ops inside, as plans
@@ -2379,13 +2409,7 @@ static void test_plan_ops_apart(void **state)
 	assert_int_equal(store_version(e->d.store), 3);
 
 	/* ops that do not read */
-	r = ask_ok(e, "{\"cmd\": \"plan\", \"env\": \"production\","
-		   " \"reason\": \"r\", \"ops\": [{\"op\": \"backend_del\","
-		   " \"service\": \"web\", \"addr\": \"10.1.0.2\"}]}");
-	assert_int_equal(int_at(r, "plan.id"), 3);
-	assert_int_equal(json_array_size(json_object_get(json_object_get(
-		r, "plan"), "ops")), 1);
-	json_decref(r);
+	plan_backend_del(e, "10.1.0.2", 3);
 	snprintf(path, sizeof(path), "%s/3.ops.json", e->d.cfg.plans_dir);
 	f = fopen(path, "w");
 	assert_non_null(f);
@@ -2408,11 +2432,7 @@ static void test_plan_ops_apart(void **state)
 	 * are what is carried out while the file holds what was written
 	 * (here the kept ones are changed behind the file's back, to tell
 	 * the two apart) */
-	r = ask_ok(e, "{\"cmd\": \"plan\", \"env\": \"production\","
-		   " \"reason\": \"r\", \"ops\": [{\"op\": \"backend_del\","
-		   " \"service\": \"web\", \"addr\": \"10.1.0.8\"}]}");
-	assert_int_equal(int_at(r, "plan.id"), 4);
-	json_decref(r);
+	plan_backend_del(e, "10.1.0.8", 4);
 	assert_int_equal(e->d.kept_plan.id, 4);
 	json_object_set_new(json_array_get(e->d.kept_plan.ops, 0), "addr",
 			    json_string("10.1.0.9"));
@@ -2420,21 +2440,13 @@ static void test_plan_ops_apart(void **state)
 	assert_ok(r);
 	json_decref(r);
 	assert_int_equal(e->d.kept_plan.id, 0);
-	r = services_now(e);
-	saved = json_object_get(json_array_get(r, 0), "backends");
-	assert_int_equal(json_array_size(saved), 1000);
-	assert_string_equal(str_at(json_array_get(saved, 7), "addr"), "10.1.0.8");
-	assert_string_equal(str_at(json_array_get(saved, 8), "addr"), "10.1.0.10");
-	json_decref(r);
+	assert_web_backends(e, 1000, (const size_t[]){ 7, 8 },
+			    (const char *const[]){ "10.1.0.8", "10.1.0.10" }, 2);
 
 	/* the ops fulcrumd keeps stand in for the file only while the file
 	 * holds what was written: rewritten with other ops, the file's are
 	 * carried out */
-	r = ask_ok(e, "{\"cmd\": \"plan\", \"env\": \"production\","
-		   " \"reason\": \"r\", \"ops\": [{\"op\": \"backend_del\","
-		   " \"service\": \"web\", \"addr\": \"10.1.0.2\"}]}");
-	assert_int_equal(int_at(r, "plan.id"), 5);
-	json_decref(r);
+	plan_backend_del(e, "10.1.0.2", 5);
 	snprintf(path, sizeof(path), "%s/5.ops.json", e->d.cfg.plans_dir);
 	f = fopen(path, "w");
 	assert_non_null(f);
@@ -2444,13 +2456,9 @@ static void test_plan_ops_apart(void **state)
 	r = ask_json(e, "alice", 1000, plan_req("execute", 5));
 	assert_ok(r);
 	json_decref(r);
-	r = services_now(e);
-	saved = json_object_get(json_array_get(r, 0), "backends");
-	assert_int_equal(json_array_size(saved), 999);
-	assert_string_equal(str_at(json_array_get(saved, 0), "addr"), "10.0.1.10");
-	assert_string_equal(str_at(json_array_get(saved, 1), "addr"), "10.1.0.2");
-	assert_string_equal(str_at(json_array_get(saved, 2), "addr"), "10.1.0.4");
-	json_decref(r);
+	assert_web_backends(e, 999, (const size_t[]){ 0, 1, 2 },
+			    (const char *const[]){ "10.0.1.10", "10.1.0.2",
+						   "10.1.0.4" }, 3);
 }
 
 /* A plan of many ops has its ops file written on two threads, by
