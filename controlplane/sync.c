@@ -376,15 +376,21 @@ void sync_reconcile(struct sync *s, struct store *st)
 }
 
 /* In sync at the last check or push, with a version the store's log
- * records under that digest: check() would find it behind if it still
- * runs that, so the push goes on condition that it does, which the
- * dataplane checks as it applies (control.h). That is check() without
- * reading the whole state back, and with no gap between check and push
- * for another writer to slip into. */
+ * records under that digest: check() would find it behind a newer store
+ * if it still runs that, so the push goes on condition that it does,
+ * which the dataplane checks as it applies (control.h). That is check()
+ * without reading the whole state back, and with no gap between check
+ * and push for another writer to slip into. */
+static bool runs_logged(struct sync *s, struct store *st)
+{
+	return s->status == SYNC_IN_SYNC &&
+	       in_log(st, s->dp_version, s->dp_digest);
+}
+
+/* A delta takes the dataplane to the store's version. */
 static bool delta_will_do(struct sync *s, struct store *st)
 {
-	return s->status == SYNC_IN_SYNC && s->dp_version < store_version(st) &&
-	       in_log(st, s->dp_version, s->dp_digest);
+	return s->dp_version < store_version(st) && runs_logged(s, st);
 }
 
 void sync_prepare(struct sync *s, struct store *st, bool approved,
@@ -393,9 +399,8 @@ void sync_prepare(struct sync *s, struct store *st, bool approved,
 	char err[512];
 
 	p->fd = -1;
-	/* the delta_will_do of the version the change makes */
-	if (s->status == SYNC_IN_SYNC && s->dp_version == store_version(st) &&
-	    in_log(st, s->dp_version, s->dp_digest))
+	/* the store is still at the version before the change */
+	if (s->dp_version == store_version(st) && runs_logged(s, st))
 		push_send(s, st, approved, PUSH_BEING_COMMITTED, p, err,
 			  sizeof(err));
 }
